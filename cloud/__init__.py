@@ -1,0 +1,1 @@
+"""The cloud service: MQTT ingest, storage, maintenance, API and the demo."""

@@ -1,0 +1,434 @@
+"""Wire protocol v1: MQTT topics and JSON payloads between edge agents and the cloud.
+
+This module is the single definition both sides import; `docs/protocol.md` describes
+it for people. It works on MQTT 3.1.1 (no v5 feature is required).
+
+Topics, per tenant and device (`{root}` is `paas/v1`):
+    {root}/{tenant}/{device}/telemetry   device -> cloud, QoS 1, batches of readings
+    {root}/{tenant}/{device}/events      device -> cloud, QoS 1, anomaly / RUL events
+    {root}/{tenant}/{device}/state       device -> cloud, QoS 1, retained (birth, health, last will)
+    {root}/{tenant}/{device}/commands    cloud -> device, QoS 1
+
+Every payload is a JSON object with `v` (schema version), `type`, `message_id`,
+`tenant` and `device_id` (both must equal the topic's) and UTC timestamps written
+as ISO-8601 with a `Z`. `decode` raises `ProtocolError` with a readable reason for
+anything else; receivers log the reason and carry on with the next message.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from contract.errors import ProtocolError
+
+SCHEMA_VERSION = 1
+TOPIC_ROOT = "paas/v1"
+MAX_PAYLOAD_BYTES = 256 * 1024
+MAX_BATCH_READINGS = 1000
+MAX_CHANNELS = 64
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_UNIT = re.compile(r"^[A-Za-z0-9/%._-]{1,16}$")
+
+
+class TopicKind(StrEnum):
+    """The last level of a topic: what flows on it."""
+
+    TELEMETRY = "telemetry"
+    EVENTS = "events"
+    STATE = "state"
+    COMMANDS = "commands"
+
+
+class EventKind(StrEnum):
+    ANOMALY = "anomaly"
+    RUL = "rul"
+
+
+class DeviceStatus(StrEnum):
+    ONLINE = "online"
+    OFFLINE = "offline"
+
+
+@dataclass(frozen=True)
+class Topic:
+    """A parsed topic: whose device it belongs to and what flows on it."""
+
+    tenant: str
+    device_id: str
+    kind: TopicKind
+
+    def __str__(self) -> str:
+        return f"{TOPIC_ROOT}/{self.tenant}/{self.device_id}/{self.kind.value}"
+
+    @classmethod
+    def parse(cls, topic: str) -> Topic:
+        parts = topic.split("/")
+        if len(parts) != 5 or "/".join(parts[:2]) != TOPIC_ROOT:
+            raise ProtocolError(f"topic {topic[:200]!r} is not {TOPIC_ROOT}/<tenant>/<device>/<kind>")
+        tenant, device_id, kind = parts[2], parts[3], parts[4]
+        _check_id("tenant", tenant)
+        _check_id("device_id", device_id)
+        try:
+            return cls(tenant, device_id, TopicKind(kind))
+        except ValueError:
+            raise ProtocolError(f"unknown topic kind {kind[:40]!r}") from None
+
+
+def subscription(kind: TopicKind, tenant: str = "+") -> str:
+    """The topic filter for one kind of message from every device (of one tenant)."""
+    return f"{TOPIC_ROOT}/{tenant}/+/{kind.value}"
+
+
+def new_message_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class ChannelRef:
+    """A channel as sent on the wire: its name and the unit of its values."""
+
+    name: str
+    unit: str
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One timestamped sample of all of a batch's channels; `None` marks a missing value."""
+
+    seq: int
+    ts: float
+    values: tuple[float | None, ...]
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    id: str
+    version: str
+
+
+@dataclass(frozen=True)
+class RulEstimate:
+    """Remaining useful life in cycles, with a pessimistic and an optimistic bound."""
+
+    cycles: float
+    lower: float
+    upper: float
+
+
+@dataclass(frozen=True)
+class TelemetryBatch:
+    tenant: str
+    device_id: str
+    channels: tuple[ChannelRef, ...]
+    readings: tuple[Reading, ...]
+    sent_at: float
+    message_id: str = field(default_factory=new_message_id)
+
+
+@dataclass(frozen=True)
+class Event:
+    """An anomaly or RUL estimate, with what explains it (contributions, model)."""
+
+    tenant: str
+    device_id: str
+    seq: int
+    ts: float
+    kind: EventKind
+    score: float
+    threshold: float
+    is_anomaly: bool
+    contributions: dict[str, float]
+    model: ModelRef
+    window_start: float
+    window_end: float
+    window_samples: int
+    rul: RulEstimate | None = None
+    message_id: str = field(default_factory=new_message_id)
+
+
+@dataclass(frozen=True)
+class DeviceState:
+    """Birth/online status with health (retained); the last will says offline."""
+
+    tenant: str
+    device_id: str
+    ts: float
+    status: DeviceStatus
+    asset_kind: str = ""
+    agent_version: str = ""
+    model: ModelRef | None = None
+    health: dict[str, float | int | str] = field(default_factory=dict)
+    message_id: str = field(default_factory=new_message_id)
+
+
+@dataclass(frozen=True)
+class Command:
+    tenant: str
+    device_id: str
+    ts: float
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)
+    message_id: str = field(default_factory=new_message_id)
+
+
+Message = TelemetryBatch | Event | DeviceState | Command
+_TYPES: dict[type[Any], tuple[str, TopicKind]] = {
+    TelemetryBatch: ("telemetry", TopicKind.TELEMETRY),
+    Event: ("event", TopicKind.EVENTS),
+    DeviceState: ("state", TopicKind.STATE),
+    Command: ("command", TopicKind.COMMANDS),
+}
+
+
+def topic_of(msg: Message) -> str:
+    return str(Topic(msg.tenant, msg.device_id, _TYPES[type(msg)][1]))
+
+
+def format_ts(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_ts(text: object, where: str = "ts") -> float:
+    if not isinstance(text, str) or len(text) > 40:
+        raise ProtocolError(f"{where}: expected an ISO-8601 UTC timestamp string")
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise ProtocolError(f"{where}: {text!r} is not an ISO-8601 timestamp") from None
+    if parsed.utcoffset() is None or parsed.utcoffset().total_seconds() != 0:  # type: ignore[union-attr]
+        raise ProtocolError(f"{where}: {text!r} is not in UTC (end it with Z)")
+    return parsed.timestamp()
+
+
+def encode(msg: Message) -> bytes:
+    """The JSON payload of a message."""
+    type_name = _TYPES[type(msg)][0]
+    body: dict[str, Any] = {
+        "v": SCHEMA_VERSION,
+        "type": type_name,
+        "message_id": msg.message_id,
+        "tenant": msg.tenant,
+        "device_id": msg.device_id,
+    }
+    if isinstance(msg, TelemetryBatch):
+        body["sent_at"] = format_ts(msg.sent_at)
+        body["channels"] = [{"name": c.name, "unit": c.unit} for c in msg.channels]
+        body["readings"] = [
+            {"seq": r.seq, "ts": format_ts(r.ts), "values": list(r.values)} for r in msg.readings
+        ]
+    elif isinstance(msg, Event):
+        body |= {
+            "seq": msg.seq,
+            "ts": format_ts(msg.ts),
+            "kind": msg.kind.value,
+            "score": msg.score,
+            "threshold": msg.threshold,
+            "is_anomaly": msg.is_anomaly,
+            "contributions": msg.contributions,
+            "model": {"id": msg.model.id, "version": msg.model.version},
+            "window": {
+                "start": format_ts(msg.window_start),
+                "end": format_ts(msg.window_end),
+                "samples": msg.window_samples,
+            },
+        }
+        if msg.rul is not None:
+            body["rul"] = {"cycles": msg.rul.cycles, "lower": msg.rul.lower, "upper": msg.rul.upper}
+    elif isinstance(msg, DeviceState):
+        body |= {
+            "ts": format_ts(msg.ts),
+            "status": msg.status.value,
+            "asset_kind": msg.asset_kind,
+            "agent_version": msg.agent_version,
+            "model": None if msg.model is None else {"id": msg.model.id, "version": msg.model.version},
+            "health": msg.health,
+        }
+    else:
+        body |= {"ts": format_ts(msg.ts), "name": msg.name, "params": msg.params}
+    return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
+
+
+def decode(topic: str, payload: bytes) -> Message:
+    """Parse and validate a payload received on `topic`; `ProtocolError` says what is wrong."""
+    where = Topic.parse(topic)
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise ProtocolError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}")
+    try:
+        raw = json.loads(payload, parse_constant=_reject_constant)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ProtocolError(f"payload is not valid JSON: {exc}") from None
+    body = _Fields(raw, "payload")
+    if body.get("v", int) != SCHEMA_VERSION:
+        raise ProtocolError(f"unsupported schema version {raw.get('v')!r} (this receiver speaks {SCHEMA_VERSION})")
+    type_name = body.get("type", str)
+    expected = {kind: name for name, kind in _TYPES.values()}[where.kind]
+    if type_name != expected:
+        raise ProtocolError(f"a {type_name!r} message on a {where.kind.value} topic (expected {expected!r})")
+    for key, value in (("tenant", where.tenant), ("device_id", where.device_id)):
+        if body.get(key, str) != value:
+            raise ProtocolError(f"{key} {raw.get(key)!r} does not match the topic's {value!r}")
+    message_id = body.get("message_id", str)
+    _check_id("message_id", message_id)
+    common = {"tenant": where.tenant, "device_id": where.device_id, "message_id": message_id}
+    decoders = {
+        TopicKind.TELEMETRY: _decode_telemetry,
+        TopicKind.EVENTS: _decode_event,
+        TopicKind.STATE: _decode_state,
+        TopicKind.COMMANDS: _decode_command,
+    }
+    return decoders[where.kind](body, common)
+
+
+def _decode_telemetry(body: _Fields, common: dict[str, Any]) -> TelemetryBatch:
+    channels = tuple(_channel(c, f"channels[{i}]") for i, c in enumerate(body.get("channels", list)))
+    if not 0 < len(channels) <= MAX_CHANNELS:
+        raise ProtocolError(f"channels: expected 1 to {MAX_CHANNELS}, got {len(channels)}")
+    if len({c.name for c in channels}) != len(channels):
+        raise ProtocolError("channels: a channel name appears twice")
+    rows = body.get("readings", list)
+    if not 0 < len(rows) <= MAX_BATCH_READINGS:
+        raise ProtocolError(f"readings: expected 1 to {MAX_BATCH_READINGS}, got {len(rows)}")
+    readings: list[Reading] = []
+    for i, row in enumerate(rows):
+        fields = _Fields(row, f"readings[{i}]")
+        seq = _seq(fields.get("seq", int), f"readings[{i}].seq")
+        if readings and seq <= readings[-1].seq:
+            raise ProtocolError(f"readings[{i}].seq {seq} does not increase")
+        values = fields.get("values", list)
+        if len(values) != len(channels):
+            raise ProtocolError(f"readings[{i}].values: {len(values)} values for {len(channels)} channels")
+        for value in values:
+            if value is not None and not _is_number(value):
+                raise ProtocolError(f"readings[{i}].values: {value!r} is not a number or null")
+        ts = parse_ts(fields.get("ts", str), f"readings[{i}].ts")
+        readings.append(Reading(seq, ts, tuple(None if v is None else float(v) for v in values)))
+    sent_at = parse_ts(body.get("sent_at", str), "sent_at")
+    return TelemetryBatch(channels=channels, readings=tuple(readings), sent_at=sent_at, **common)
+
+
+def _decode_event(body: _Fields, common: dict[str, Any]) -> Event:
+    contributions = body.get("contributions", dict)
+    if len(contributions) > MAX_CHANNELS or not all(
+        isinstance(k, str) and _is_number(v) for k, v in contributions.items()
+    ):
+        raise ProtocolError("contributions: expected an object of channel name -> number")
+    window = _Fields(body.get("window", dict), "window")
+    rul = None
+    if body.raw.get("rul") is not None:
+        r = _Fields(body.get("rul", dict), "rul")
+        rul = RulEstimate(r.number("cycles"), r.number("lower"), r.number("upper"))
+    try:
+        kind = EventKind(body.get("kind", str))
+    except ValueError:
+        raise ProtocolError(f"kind: {body.raw.get('kind')!r} is not one of {[k.value for k in EventKind]}") from None
+    return Event(
+        seq=_seq(body.get("seq", int), "seq"),
+        ts=parse_ts(body.get("ts", str)),
+        kind=kind,
+        score=body.number("score"),
+        threshold=body.number("threshold"),
+        is_anomaly=body.get("is_anomaly", bool),
+        contributions={k: float(v) for k, v in contributions.items()},
+        model=_model(body.get("model", dict)),
+        window_start=parse_ts(window.get("start", str), "window.start"),
+        window_end=parse_ts(window.get("end", str), "window.end"),
+        window_samples=_seq(window.get("samples", int), "window.samples"),
+        rul=rul,
+        **common,
+    )
+
+
+def _decode_state(body: _Fields, common: dict[str, Any]) -> DeviceState:
+    try:
+        status = DeviceStatus(body.get("status", str))
+    except ValueError:
+        raise ProtocolError(f"status: {body.raw.get('status')!r} is not online/offline") from None
+    health = body.raw.get("health") or {}
+    if not isinstance(health, dict) or not all(
+        isinstance(v, str | int | float) and not isinstance(v, bool) for v in health.values()
+    ):
+        raise ProtocolError("health: expected an object of name -> number or string")
+    model = body.raw.get("model")
+    return DeviceState(
+        ts=parse_ts(body.get("ts", str)),
+        status=status,
+        asset_kind=str(body.raw.get("asset_kind") or ""),
+        agent_version=str(body.raw.get("agent_version") or ""),
+        model=None if model is None else _model(model),
+        health=health,
+        **common,
+    )
+
+
+def _decode_command(body: _Fields, common: dict[str, Any]) -> Command:
+    return Command(
+        ts=parse_ts(body.get("ts", str)),
+        name=body.get("name", str),
+        params=body.get("params", dict),
+        **common,
+    )
+
+
+class _Fields:
+    """Typed access to a JSON object's fields, raising `ProtocolError` with the path."""
+
+    def __init__(self, raw: object, path: str) -> None:
+        if not isinstance(raw, dict):
+            raise ProtocolError(f"{path}: expected a JSON object")
+        self.raw: dict[str, Any] = raw
+        self.path = path
+
+    def get(self, key: str, kind: type[Any]) -> Any:
+        if key not in self.raw:
+            raise ProtocolError(f"{self.path}.{key}: missing")
+        value = self.raw[key]
+        # bool is an int in Python; JSON true must not pass as a number.
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ProtocolError(f"{self.path}.{key}: expected {kind.__name__}, got {type(value).__name__}")
+        return value
+
+    def number(self, key: str) -> float:
+        value = self.raw.get(key)
+        if not _is_number(value):
+            raise ProtocolError(f"{self.path}.{key}: expected a finite number")
+        return float(value)  # type: ignore[arg-type]
+
+
+def _channel(raw: object, path: str) -> ChannelRef:
+    fields = _Fields(raw, path)
+    name, unit = fields.get("name", str), fields.get("unit", str)
+    _check_id(f"{path}.name", name)
+    if not _UNIT.match(unit):
+        raise ProtocolError(f"{path}.unit: {unit[:20]!r} is not a unit symbol")
+    return ChannelRef(name, unit)
+
+
+def _model(raw: object) -> ModelRef:
+    fields = _Fields(raw, "model")
+    return ModelRef(fields.get("id", str)[:128], fields.get("version", str)[:64])
+
+
+def _check_id(what: str, value: str) -> None:
+    if not _ID.match(value):
+        raise ProtocolError(f"{what}: {value[:80]!r} must be 1-64 of A-Z a-z 0-9 _ . - (starting alphanumeric)")
+
+
+def _seq(value: int, where: str) -> int:
+    if not 0 <= value < 2**63:
+        raise ProtocolError(f"{where}: {value} is out of range")
+    return value
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _reject_constant(name: str) -> float:
+    raise ProtocolError(f"payload contains {name}, which is not JSON")

@@ -1,0 +1,1 @@
+"""The edge agent: sensors → window → ONNX score → durable queue → MQTT."""

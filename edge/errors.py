@@ -1,0 +1,33 @@
+"""Exceptions of the edge agent.
+
+    EdgeError
+    ├── ConfigError        settings or CLI options are invalid (the message says which)
+    ├── SensorError        a sensor source cannot be opened or read
+    ├── ModelError         a model cannot be loaded, does not fit the sensors, or fails to score
+    ├── QueueError         the local durable queue cannot be opened or written
+    └── LinkError          the MQTT link cannot be configured (connection loss is retried, not raised)
+"""
+
+
+class EdgeError(Exception):
+    """Base of every error raised by `edge`."""
+
+
+class ConfigError(EdgeError):
+    """Raised when settings or CLI options are invalid."""
+
+
+class SensorError(EdgeError):
+    """Raised when a sensor source cannot be opened or read."""
+
+
+class ModelError(EdgeError):
+    """Raised when a model cannot be loaded, does not match the sensors, or fails to score."""
+
+
+class QueueError(EdgeError):
+    """Raised when the durable outbound queue cannot be opened or written."""
+
+
+class LinkError(EdgeError):
+    """Raised when the MQTT link is misconfigured."""

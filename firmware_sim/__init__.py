@@ -1,0 +1,1 @@
+"""Simulated devices and fleets: what the demo and the tests run instead of hardware."""

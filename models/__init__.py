@@ -1,0 +1,1 @@
+"""Model training, ONNX export, registry metadata and evaluation."""

@@ -21,6 +21,7 @@ import json
 import math
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -277,7 +278,7 @@ def decode(topic: str, payload: bytes) -> Message:
     message_id = body.get("message_id", str)
     _check_id("message_id", message_id)
     common = {"tenant": where.tenant, "device_id": where.device_id, "message_id": message_id}
-    decoders = {
+    decoders: dict[TopicKind, Callable[[_Fields, dict[str, Any]], Message]] = {
         TopicKind.TELEMETRY: _decode_telemetry,
         TopicKind.EVENTS: _decode_event,
         TopicKind.STATE: _decode_state,

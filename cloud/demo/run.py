@@ -1,0 +1,181 @@
+"""`python -m cloud demo`: a broker, the cloud service and a simulated fleet, end to end.
+
+Everything real runs: a Mosquitto (or the in-process broker), the MQTT ingest, the
+stores, the HTTP API, and one edge `Agent` per simulated device (in this process, to
+spare a laptop 20 onnxruntime processes; each agent still has its own MQTT client,
+durable queue and model session). The summary is read back through the public API.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import socket
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from cloud.broker import RunningBroker, free_port, start_embedded_broker
+from cloud.demo.report import DemoReport, collect, get_json
+from cloud.server import CloudService
+from cloud.settings import CloudSettings
+from edge.agent import Agent
+from edge.settings import AgentSettings
+from firmware_sim.fleet import DeviceSpec, plan_fleet
+
+TENANT = "demo"
+PROGRESS_EVERY_S = 5.0
+SETTLE_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    devices: int
+    seconds: float
+    broker: str | None
+    json: bool
+    keep_serving: bool
+    rate: float
+    seed: int
+    port: int
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> DemoOptions:
+        if args.devices < 1 or args.seconds <= 0 or args.rate <= 0:
+            raise SystemExit("error: --devices, --seconds and --rate must be positive")
+        return cls(args.devices, args.seconds, args.broker, args.json, args.keep_serving, args.rate, args.seed, args.port)
+
+
+def say(text: str) -> None:
+    """Progress goes to stderr, so stdout carries only the summary (and the JSON line)."""
+    print(text, file=sys.stderr, flush=True)
+
+
+def main(options: DemoOptions) -> int:
+    with tempfile.TemporaryDirectory(prefix="paas-demo-") as tmp, _broker(options, Path(tmp)) as broker_url:
+        cloud = CloudService(_cloud_settings(options, Path(tmp), broker_url))
+        say(f"starting the cloud service (broker {broker_url}) ...")
+        cloud.start()
+        try:
+            report = _run_fleet(options, Path(tmp), broker_url, cloud.api_url)
+            print(report.to_text(), flush=True)
+            if options.json:
+                print(report.to_json(), flush=True)
+            if options.keep_serving:
+                _serve_until_interrupted(cloud.api_url)
+            return 0 if report.all_stored else 1
+        finally:
+            cloud.stop()
+
+
+@contextlib.contextmanager
+def _broker(options: DemoOptions, work: Path) -> Iterator[str]:
+    if options.broker:
+        yield options.broker
+        return
+    broker: RunningBroker = start_embedded_broker(work / "broker")
+    say(f"started an embedded MQTT broker ({type(broker).__name__}) at {broker.url}")
+    try:
+        yield broker.url
+    finally:
+        broker.stop()
+
+
+def _cloud_settings(options: DemoOptions, work: Path, broker_url: str) -> CloudSettings:
+    port = options.port if _port_is_free(options.port) else free_port()
+    return CloudSettings(
+        broker_url=broker_url,
+        db_url=f"sqlite:///{work / 'cloud.db'}",
+        tsdb_url=f"sqlite:///{work / 'timeseries.db'}",
+        host="127.0.0.1",
+        port=port,
+    )
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _agents(options: DemoOptions, work: Path, broker_url: str, fleet: list[DeviceSpec]) -> list[Agent]:
+    return [
+        Agent(
+            AgentSettings(
+                device_id=spec.device_id,
+                tenant=TENANT,
+                broker_url=broker_url,
+                sensor=f"sim:{spec.asset_kind}",
+                fault=None if spec.fault is None else str(spec.fault),
+                rate_hz=options.rate,
+                seed=spec.seed,
+                state_dir=work / "edge" / spec.device_id,
+            )
+        )
+        for spec in fleet
+    ]
+
+
+def _run_fleet(options: DemoOptions, work: Path, broker_url: str, api_url: str) -> DemoReport:
+    fleet = plan_fleet(options.devices, seed=options.seed, duration_s=options.seconds)
+    faults = {spec.device_id: str(spec.fault) for spec in fleet if spec.fault is not None}
+    agents = _agents(options, work, broker_url, fleet)
+    say(f"starting {len(agents)} edge agents ({len(faults)} with an injected fault) for {options.seconds:g} s ...")
+    for agent in agents:
+        agent.start()
+    try:
+        _show_progress(options.seconds, agents, api_url)
+    finally:
+        say("stopping the agents and flushing their queues ...")
+        with ThreadPoolExecutor(max_workers=len(agents)) as pool:
+            list(pool.map(lambda agent: agent.stop(flush_timeout_s=30.0), agents))
+    published = sum(agent.stats().readings_sampled for agent in agents)
+    _wait_until_stored(api_url, published)
+    return collect(api_url, options.devices, options.seconds, published, faults)
+
+
+def _show_progress(seconds: float, agents: list[Agent], api_url: str) -> None:
+    start = time.monotonic()
+    while (elapsed := time.monotonic() - start) < seconds:
+        time.sleep(min(PROGRESS_EVERY_S, max(0.0, seconds - elapsed)))
+        sampled = sum(a.stats().readings_sampled for a in agents)
+        acked = sum(a.stats().readings_acked for a in agents)
+        orders = len(get_json(f"{api_url}/api/v1/work-orders"))
+        say(
+            f"[{min(time.monotonic() - start, seconds):5.0f}/{seconds:.0f} s] readings sampled {sampled}, "
+            f"acknowledged by the broker {acked}, stored {_stored(api_url)}; work orders {orders}"
+        )
+
+
+def _stored(api_url: str) -> int:
+    assets = get_json(f"{api_url}/api/v1/assets")
+    return sum(int(get_json(f"{api_url}/api/v1/assets/{a['device_id']}")["readings_stored"]) for a in assets)
+
+
+def _wait_until_stored(api_url: str, published: int) -> None:
+    """Wait for the ingest to catch up, then for its event count to settle."""
+    deadline = time.monotonic() + SETTLE_TIMEOUT_S
+    while _stored(api_url) < published and time.monotonic() < deadline:
+        time.sleep(0.25)
+    previous = -1
+    while time.monotonic() < deadline:
+        count = len(get_json(f"{api_url}/api/v1/events?limit=100000"))
+        if count == previous:
+            return
+        previous = count
+        time.sleep(1.0)
+
+
+def _serve_until_interrupted(api_url: str) -> None:
+    say(f"The API stays up at {api_url} (docs: {api_url}/docs). Press Ctrl-C to stop.")
+    stop = threading.Event()
+    with contextlib.suppress(KeyboardInterrupt):
+        stop.wait()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import socket
 import subprocess
@@ -63,7 +64,10 @@ class MosquittoBroker:
             raise BrokerError("the mosquitto binary is not installed (apt-get install mosquitto)")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         conf = self.data_dir / "mosquitto.conf"
-        conf.write_text(BASE_CONFIG.format(data_dir=self.data_dir, port=self.port) + self.extra_config)
+        # Started as root, Mosquitto drops to the `mosquitto` user, which cannot write a
+        # private (0700) data directory: its persistence would silently not be saved.
+        user = "user root\n" if os.geteuid() == 0 else ""
+        conf.write_text(user + BASE_CONFIG.format(data_dir=self.data_dir, port=self.port) + self.extra_config)
         self._proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

@@ -58,7 +58,7 @@ class DemoReport:
 
 def get_json(url: str, timeout_s: float = 10.0) -> Any:
     """GET a JSON document from the cloud API."""
-    with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310 (our own local API)
+    with urllib.request.urlopen(url, timeout=timeout_s) as response:
         return json.loads(response.read())
 
 

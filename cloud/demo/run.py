@@ -48,7 +48,9 @@ class DemoOptions:
     def from_args(cls, args: argparse.Namespace) -> DemoOptions:
         if args.devices < 1 or args.seconds <= 0 or args.rate <= 0:
             raise SystemExit("error: --devices, --seconds and --rate must be positive")
-        return cls(args.devices, args.seconds, args.broker, args.json, args.keep_serving, args.rate, args.seed, args.port)
+        return cls(
+            args.devices, args.seconds, args.broker, args.json, args.keep_serving, args.rate, args.seed, args.port
+        )
 
 
 def say(text: str) -> None:

@@ -1,0 +1,359 @@
+"""The edge agent: sample the sensors, score windows, keep everything in the outbox, publish it.
+
+Two threads besides paho's loop (see `edge.link`):
+
+- the sampler reads the sensor at `rate_hz` on the injected clock, writes each
+  reading to the durable queue, and every `hop` samples (once the window is full)
+  scores the window, enqueuing an anomaly event when the score is above threshold;
+- the publisher thread drains the queue (`edge.publisher`) every
+  `publish_interval_s`, sooner when a full batch is waiting, and sends the
+  heartbeat; rows leave the queue when their PUBACK arrives.
+
+Pacing: the sampler waits on the `Clock` (a `ManualClock` makes it run flat out in
+simulated time); network waits (publish interval, flush) are real time, because
+sockets are.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from types import TracebackType
+
+from contract.clock import Clock, SystemClock
+from contract.wire import DeviceState, DeviceStatus, Event, EventKind, ModelRef
+from edge.errors import EdgeError, ModelError, QueueError, SensorError
+from edge.health import Health, snapshot
+from edge.link import MqttLink
+from edge.publisher import Publisher, acknowledge
+from edge.queue import OutboundQueue
+from edge.runtime import OnnxModel
+from edge.sensors import SensorSource, SensorSpec, open_sensor
+from edge.settings import AgentSettings
+from edge.window import SlidingWindow
+
+log = logging.getLogger("edge.agent")
+
+_SLEEP_SLICE_S = 0.1  # the sampler re-checks for stop at least this often
+_FLUSH_POLL_S = 0.05
+_RUN_POLL_S = 0.2
+
+
+def agent_version() -> str:
+    try:
+        return metadata.version("paas-platform")
+    except metadata.PackageNotFoundError:
+        return "0.0.0+unknown"
+
+
+@dataclass(frozen=True)
+class AgentStats:
+    """Lifetime counters of the device's state directory, plus this run's link state."""
+
+    readings_sampled: int
+    readings_acked: int
+    events_sampled: int
+    events_acked: int
+    queue_depth: int
+    dropped: int
+    model_version: str  # "" when the agent runs without a model
+    oldest_unsent_s: float = 0.0
+    connected: bool = False
+    inflight: int = 0
+    reconnects: int = 0
+    sensor_errors: int = 0
+
+
+class Agent:
+    """One device's agent. `start()`, then `stop()` (or `run_until(event)`); also a context manager."""
+
+    def __init__(
+        self,
+        settings: AgentSettings,
+        *,
+        clock: Clock | None = None,
+        sensor: SensorSource | None = None,
+        model: OnnxModel | None = None,
+    ) -> None:
+        self.settings = settings
+        self._clock = clock or SystemClock()
+        self._sensor = sensor
+        self._model = model
+        self._queue: OutboundQueue | None = None
+        self._link: MqttLink | None = None
+        self._window: SlidingWindow | None = None
+        self._threads: list[threading.Thread] = []
+        self._stop_sampling = threading.Event()
+        self._stop_publishing = threading.Event()
+        self._wake = threading.Event()
+        self._flushing = threading.Event()
+        self._drained = threading.Event()
+        self._since_score = 0
+        self._since_wake = 0
+        self._sensor_errors = 0
+        self._publisher: Publisher | None = None
+        self._started_at = 0.0
+        self._last_heartbeat = 0.0
+        self._final: AgentStats | None = None
+        self._failure: Exception | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Open sensor, model, queue and link; start sampling and publishing.
+
+        Raises `ConfigError`/`SensorError`/`ModelError`/`QueueError`, or `LinkError`
+        when the broker cannot be reached now (later outages are retried, not raised).
+        """
+        if self._threads or self._final is not None:
+            raise RuntimeError("an agent starts once; create a new Agent to run again")
+        s = self.settings
+        sensor = self._sensor or open_sensor(SensorSpec.parse(s.sensor), seed=s.seed, rate_hz=s.rate_hz, fault=s.fault)
+        self._sensor = sensor
+        self._model = self._load_model(sensor)
+        self._queue = queue = OutboundQueue(s.state_dir, clock=self._clock)
+        self._started_at = self._last_heartbeat = self._clock.monotonic()
+        try:
+            self._check_channels(queue, sensor)
+            self._link = link = self._make_link(queue)
+            link.start(s.connect_timeout_s)
+        except BaseException:
+            self._queue = self._link = None
+            queue.close()
+            raise
+        self._publisher = Publisher(queue, link, tenant=s.tenant, device_id=s.device_id, channels=sensor.channels,
+                                    batch_max=s.batch_max, clock=self._clock)
+        self._threads = [
+            threading.Thread(target=self._guarded, args=(self._sample_loop,), name=f"sampler-{s.device_id}",
+                             daemon=True),
+            threading.Thread(target=self._guarded, args=(self._publish_loop,), name=f"publisher-{s.device_id}",
+                             daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+        model = self._model.info if self._model else None
+        log.info("event=started device=%s sensor=%s rate_hz=%g model=%s state_dir=%s next_seq=%d",
+                 s.device_id, s.sensor, s.rate_hz, f"{model.id}@{model.version}" if model else "none",
+                 s.state_dir, queue.next_seq)
+
+    def stop(self, flush_timeout_s: float = 10.0) -> None:
+        """Stop sampling, publish what is queued (up to `flush_timeout_s`), go offline, disconnect."""
+        if not self._threads or self._queue is None or self._link is None:
+            return
+        sampler, publisher = self._threads
+        self._stop_sampling.set()
+        sampler.join()
+        self._drained.clear()
+        self._flushing.set()
+        self._wake.set()
+        flushed = self._failure is None and self._drained.wait(flush_timeout_s)
+        self._stop_publishing.set()
+        self._wake.set()
+        publisher.join()
+        self._link.close(self._state(DeviceStatus.OFFLINE))
+        self._final = self.stats()
+        self._queue.close()
+        self._threads = []
+        log.info("event=stopped device=%s flushed=%s queue_depth=%d readings_acked=%d",
+                 self.settings.device_id, flushed, self._final.queue_depth, self._final.readings_acked)
+
+    def run_until(self, stop_event: threading.Event, duration_s: float | None = None,
+                  flush_timeout_s: float = 10.0) -> None:
+        """Run (starting if needed) until `stop_event` is set or `duration_s` passed on the clock, then stop.
+
+        Raises `EdgeError` after stopping if one of the agent's threads died of an unexpected error.
+        """
+        if not self._threads:
+            self.start()
+        deadline = None if duration_s is None else self._clock.monotonic() + duration_s
+        try:
+            while not stop_event.wait(_RUN_POLL_S) and self._failure is None:
+                if deadline is not None and self._clock.monotonic() >= deadline:
+                    break
+        finally:
+            self.stop(flush_timeout_s)
+        if self._failure is not None:
+            raise EdgeError(f"the agent stopped after an internal error: {self._failure!r}") from self._failure
+
+    def __enter__(self) -> Agent:
+        self.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+
+    def stats(self) -> AgentStats:
+        if self._queue is None or not self._threads:
+            if self._final is not None:
+                return self._final
+            raise RuntimeError("agent not started")
+        q, link = self._queue.stats(), self._link
+        return AgentStats(
+            readings_sampled=q.readings_sampled, readings_acked=q.readings_acked,
+            events_sampled=q.events_sampled, events_acked=q.events_acked,
+            queue_depth=q.depth, dropped=q.dropped, model_version=self._model_ref_version(),
+            oldest_unsent_s=q.oldest_age_s, connected=bool(link and link.connected),
+            inflight=link.inflight if link else 0, reconnects=link.reconnects if link else 0,
+            sensor_errors=self._sensor_errors,
+        )
+
+    def health(self) -> Health:
+        assert self._queue is not None
+        return snapshot(
+            self._queue.stats(), model_version=self._model_ref_version(),
+            uptime_s=self._clock.monotonic() - self._started_at,
+            reconnects=self._link.reconnects if self._link else 0, sensor_errors=self._sensor_errors,
+        )
+
+    def _guarded(self, loop: Callable[[], None]) -> None:
+        """Run a thread's loop; an unexpected error is logged and ends the run instead of vanishing."""
+        try:
+            loop()
+        except Exception as exc:
+            log.exception("event=thread_failed thread=%s", threading.current_thread().name)
+            self._failure = exc
+            self._stop_sampling.set()
+
+    # -- set-up ------------------------------------------------------------------------------
+
+    def _load_model(self, sensor: SensorSource) -> OnnxModel | None:
+        model = self._model
+        if model is None and self.settings.model_path is not None:
+            model = OnnxModel.load(self.settings.model_path)
+        if model is None:
+            log.info("event=no_model device=%s asset_kind=%s detail=%r", self.settings.device_id,
+                     sensor.asset_kind, "telemetry only")
+            return None
+        model.check_inputs(tuple(c.name for c in sensor.channels), tuple(c.unit for c in sensor.channels))
+        if model.info.kind != EventKind.ANOMALY.value:
+            raise ModelError(f"model {model.info.id} is a {model.info.kind!r} model; this agent runs anomaly models")
+        self._window = SlidingWindow(model.info.window, len(sensor.channels))
+        return model
+
+    def _check_channels(self, queue: OutboundQueue, sensor: SensorSource) -> None:
+        """Refuse to label queued readings of one sensor layout with another's channels."""
+        layout = ",".join(f"{c.name}:{c.unit}" for c in sensor.channels)
+        stored = queue.info("channels")
+        if stored not in (None, layout) and queue.stats().reading_depth:
+            raise QueueError(
+                f"{queue.state_dir} holds unsent readings of another sensor layout ({stored}); "
+                "run with the previous --sensor until they are sent, or use another --state-dir"
+            )
+        model = self._model.info if self._model else None
+        queue.set_info(channels=layout, asset_kind=sensor.asset_kind, device_id=self.settings.device_id,
+                       model_id=model.id if model else "", model_version=model.version if model else "")
+
+    def _make_link(self, queue: OutboundQueue) -> MqttLink:
+        s = self.settings
+        return MqttLink(
+            s.broker_url, f"edge-{s.tenant}-{s.device_id}",
+            birth=lambda: self._state(DeviceStatus.ONLINE), will=lambda: self._state(DeviceStatus.OFFLINE),
+            on_ack=functools.partial(acknowledge, queue), max_inflight=s.max_inflight,
+            clean_session=not s.persistent_session, keepalive_s=s.keepalive_s,
+        )
+
+    def _state(self, status: DeviceStatus) -> DeviceState:
+        model = self._model.info if self._model else None
+        health = self.health().as_dict() if status is DeviceStatus.ONLINE and self._queue is not None else {}
+        return DeviceState(
+            tenant=self.settings.tenant, device_id=self.settings.device_id, ts=self._clock.time(), status=status,
+            asset_kind=self._sensor.asset_kind if self._sensor else "", agent_version=agent_version(),
+            model=ModelRef(model.id, model.version) if model else None, health=health,
+        )
+
+    def _model_ref_version(self) -> str:
+        return self._model.info.version if self._model else ""
+
+    # -- sampler thread ----------------------------------------------------------------------
+
+    def _sample_loop(self) -> None:
+        period = 1.0 / self.settings.rate_hz
+        next_at = self._clock.monotonic()
+        while not self._stop_sampling.is_set():
+            self._sample_once()
+            next_at += period
+            now = self._clock.monotonic()
+            if now - next_at > period:  # fell behind (slow disk, suspended VM): skip ticks instead of bursting
+                next_at = now
+            while not self._stop_sampling.is_set() and (remaining := next_at - self._clock.monotonic()) > 0:
+                self._clock.sleep(min(remaining, _SLEEP_SLICE_S))
+
+    def _sample_once(self) -> None:
+        assert self._sensor is not None and self._queue is not None
+        try:
+            values = self._sensor.read()
+        except SensorError as exc:
+            self._sensor_errors += 1
+            if self._sensor_errors == 1 or self._sensor_errors % 100 == 0:
+                log.error("event=sensor_error count=%d error=%r", self._sensor_errors, str(exc))
+            return
+        ts = self._clock.time()
+        seq = self._queue.next_seq
+        try:
+            self._queue.put_reading(seq, ts, values)
+        except QueueError as exc:
+            self._queue.note_dropped(1)
+            log.error("event=reading_dropped seq=%d error=%r", seq, str(exc))
+            return
+        self._since_wake += 1
+        if self._since_wake >= self.settings.batch_max:
+            self._since_wake = 0
+            self._wake.set()
+        if self._window is not None:
+            self._window.push(values, ts)
+            self._since_score += 1
+            if self._window.full and self._since_score >= self.settings.hop:
+                self._since_score = 0
+                self._score(seq, ts)
+
+    def _score(self, seq: int, ts: float) -> None:
+        assert self._model is not None and self._window is not None and self._queue is not None
+        try:
+            score = self._model.score(self._window.array())
+        except ModelError as exc:
+            log.error("event=score_failed seq=%d error=%r", seq, str(exc))
+            return
+        if not score.is_anomaly:
+            return
+        info = self._model.info
+        event = Event(
+            tenant=self.settings.tenant, device_id=self.settings.device_id, seq=seq, ts=ts,
+            kind=EventKind.ANOMALY, score=score.score, threshold=score.threshold, is_anomaly=True,
+            contributions={k: v for k, v in score.contributions.items() if math.isfinite(v)},
+            model=ModelRef(info.id, info.version), window_start=self._window.start_ts or ts,
+            window_end=self._window.end_ts or ts, window_samples=self._window.samples,
+        )
+        try:
+            self._queue.put_event(event)
+        except QueueError as exc:
+            log.error("event=event_dropped seq=%d error=%r", seq, str(exc))
+            return
+        log.info("event=anomaly seq=%d score=%.3f threshold=%.3f", seq, score.score, score.threshold)
+        self._wake.set()
+
+    # -- publisher thread --------------------------------------------------------------------
+
+    def _publish_loop(self) -> None:
+        publisher = self._publisher
+        assert publisher is not None
+        while not self._stop_publishing.is_set():
+            flushing = self._flushing.is_set()
+            self._wake.wait(_FLUSH_POLL_S if flushing else self.settings.publish_interval_s)
+            self._wake.clear()
+            self._maybe_heartbeat()
+            publisher.drain()
+            if flushing and publisher.is_drained():
+                self._drained.set()
+
+    def _maybe_heartbeat(self) -> None:
+        assert self._link is not None
+        now = self._clock.monotonic()
+        if now - self._last_heartbeat < self.settings.heartbeat_s or not self._link.connected:
+            return
+        self._last_heartbeat = now
+        self._link.publish(self._state(DeviceStatus.ONLINE), retain=True, force=True)

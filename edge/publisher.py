@@ -1,0 +1,87 @@
+"""Draining the outbox into the MQTT link: events first, then telemetry batches, within the in-flight bound.
+
+Events go first because they are few and are what a planner acts on; a backlog of
+telemetry after an outage must not delay them. Rows stay in the queue until their
+PUBACK (`acknowledge`); the cursors only remember what this run already handed to
+the link, so nothing is sent twice by us while paho re-sends what was in flight
+across a reconnect. A new run starts with fresh cursors and re-sends every row still
+queued (the cloud dedupes).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from contract.channels import Channel
+from contract.clock import Clock
+from contract.wire import MAX_PAYLOAD_BYTES, ChannelRef, Reading, TelemetryBatch, encode, topic_of
+from edge.errors import QueueError
+from edge.link import MqttLink
+from edge.queue import EventToken, OutboundQueue, QueuedReading, ReadingsToken
+
+log = logging.getLogger("edge.publisher")
+
+
+class Publisher:
+    """Hands queued rows to the link; call `drain()` from one thread only."""
+
+    def __init__(
+        self,
+        queue: OutboundQueue,
+        link: MqttLink,
+        *,
+        tenant: str,
+        device_id: str,
+        channels: tuple[Channel, ...],
+        batch_max: int,
+        clock: Clock,
+    ) -> None:
+        self._queue, self._link, self._clock = queue, link, clock
+        self._tenant, self._device_id = tenant, device_id
+        self._channels = tuple(ChannelRef(c.name, c.unit) for c in channels)
+        self._batch_max = batch_max
+        self._seq_cursor = 0  # highest reading seq handed to the link in this run
+        self._event_cursor = 0  # highest event row handed to the link in this run
+
+    def drain(self) -> None:
+        """Hand the link as much as its in-flight bound takes."""
+        while self._link.capacity() > 0:
+            events = self._queue.peek_events(self._link.capacity(), after_row=self._event_cursor)
+            for event in events:
+                if not self._link.publish_raw(event.topic, event.payload, token=EventToken(event.row_id)):
+                    return
+                self._event_cursor = event.row_id
+            if self._link.capacity() <= 0:
+                return
+            batch = self._queue.peek_batch(self._batch_max, after_seq=self._seq_cursor)
+            if not batch or not self._send_batch(batch):
+                return
+
+    def is_drained(self) -> bool:
+        """Nothing queued and nothing in flight."""
+        return self._queue.stats().depth == 0 and self._link.inflight == 0
+
+    def _send_batch(self, batch: tuple[QueuedReading, ...]) -> bool:
+        while True:
+            msg = TelemetryBatch(
+                tenant=self._tenant, device_id=self._device_id, channels=self._channels,
+                readings=tuple(Reading(r.seq, r.ts, r.values) for r in batch), sent_at=self._clock.time(),
+            )
+            payload = encode(msg)
+            if len(batch) == 1 or len(payload) <= MAX_PAYLOAD_BYTES:
+                break
+            batch = batch[: len(batch) // 2]  # many wide readings: send fewer per message
+        if not self._link.publish_raw(topic_of(msg), payload, token=ReadingsToken(batch[0].seq, batch[-1].seq)):
+            return False
+        self._seq_cursor = batch[-1].seq
+        return True
+
+
+def acknowledge(queue: OutboundQueue, token: object) -> None:
+    """The link's PUBACK callback (on its loop thread): the acknowledged rows leave the queue."""
+    if not isinstance(token, ReadingsToken | EventToken):
+        return  # state messages carry no rows
+    try:
+        queue.ack(token)
+    except QueueError as exc:  # the rows stay queued and are re-sent at the next start
+        log.error("event=ack_failed token=%r error=%r", token, str(exc))

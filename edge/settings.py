@@ -1,0 +1,185 @@
+"""The agent's settings: one frozen, validated object, from code or from CLI options and PAAS_EDGE_* variables.
+
+Construct it directly (`AgentSettings(device_id="pump-001", broker_url=url)`): the
+derived defaults (state directory, seed, model) are filled in and every value is
+checked, so an invalid object cannot exist. `from_options` adds the CLI rule: a
+command-line option wins, else its environment variable, else the default.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from contract.errors import ProtocolError
+from contract.wire import MAX_BATCH_READINGS, Topic, TopicKind
+from edge.errors import ConfigError
+from edge.sensors.registry import parse_fault
+from edge.sensors.spec import SensorSpec
+
+ENV_PREFIX = "PAAS_EDGE_"
+DEFAULT_BROKER = "mqtt://127.0.0.1:1883"
+DEFAULT_STATE_ROOT = Path("var/edge")
+# Sentinels of the fields' own types, replaced in __post_init__ by the derived default.
+DEFAULT_MODEL = Path("<default model for the asset kind>")
+DERIVED_STATE_DIR = Path("<var/edge/device_id>")
+DERIVED_SEED = -1
+MAX_RATE_HZ = 1000.0
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    """Everything an agent needs to run; invalid values raise `ConfigError` saying what to do."""
+
+    device_id: str
+    broker_url: str = DEFAULT_BROKER
+    tenant: str = "demo"
+    sensor: str = "sim:pump"
+    fault: str | None = None
+    rate_hz: float = 1.0
+    model_path: Path | None = DEFAULT_MODEL  # None: telemetry only
+    state_dir: Path = DERIVED_STATE_DIR
+    seed: int = DERIVED_SEED
+    batch_max: int = 100
+    publish_interval_s: float = 1.0
+    hop: int = 5
+    heartbeat_s: float = 30.0
+    max_inflight: int = 20
+    connect_timeout_s: float = 10.0
+    persistent_session: bool = False
+    keepalive_s: int = 30
+
+    def __post_init__(self) -> None:
+        _check_ids(self.tenant, self.device_id)
+        spec = SensorSpec.parse(self.sensor)
+        parse_fault(self.fault)
+        parse_broker_url(self.broker_url)
+        _check_range("rate_hz", self.rate_hz, 0.0, MAX_RATE_HZ, "--rate")
+        _check_range("publish_interval_s", self.publish_interval_s, 0.0, 3600.0, "--publish-interval")
+        _check_range("heartbeat_s", self.heartbeat_s, 0.0, 86400.0, "--heartbeat")
+        _check_range("connect_timeout_s", self.connect_timeout_s, 0.0, 3600.0, "--connect-timeout")
+        for name, value, top in (("batch_max", self.batch_max, MAX_BATCH_READINGS), ("hop", self.hop, 100_000),
+                                 ("max_inflight", self.max_inflight, 1000), ("keepalive_s", self.keepalive_s, 3600)):
+            if not 1 <= value <= top:
+                raise ConfigError(f"{name} must be between 1 and {top}, got {value}")
+        if self.state_dir == DERIVED_STATE_DIR:
+            object.__setattr__(self, "state_dir", DEFAULT_STATE_ROOT / self.device_id)
+        object.__setattr__(self, "state_dir", Path(self.state_dir))
+        if self.seed == DERIVED_SEED:
+            object.__setattr__(self, "seed", seed_for(self.device_id))
+        elif not 0 <= self.seed < 2**32:
+            raise ConfigError(f"seed must be between 0 and 2**32 - 1, got {self.seed}")
+        object.__setattr__(self, "model_path", _resolve_model(self.model_path, spec.asset_kind))
+
+    @property
+    def asset_kind(self) -> str:
+        return SensorSpec.parse(self.sensor).asset_kind
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any], env: Mapping[str, str]) -> AgentSettings:
+        """Settings from CLI `options` (field name -> value, None when not given), then `env`, then defaults."""
+        values: dict[str, Any] = {}
+        for field in fields(cls):
+            cli_value = options.get(field.name)
+            if cli_value is not None:
+                values[field.name] = cli_value
+                continue
+            raw = env.get(ENV_PREFIX + field.name.upper())
+            if raw is not None and raw != "":
+                values[field.name] = _from_env(field.name, raw)
+        if "device_id" not in values:
+            raise ConfigError(f"a device id is required: pass --device-id ID or set {ENV_PREFIX}DEVICE_ID")
+        if values.get("model_path") is not None:
+            values["model_path"] = _model_option(str(values["model_path"]))
+        return cls(**values)
+
+
+def parse_broker_url(url: str) -> tuple[str, int]:
+    """`mqtt://host[:port]` -> (host, port); `ConfigError` for anything else."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port or 1883
+    except ValueError:
+        raise ConfigError(f"broker URL {url!r}: the port must be a number between 0 and 65535") from None
+    if parts.scheme != "mqtt" or not parts.hostname or parts.path not in ("", "/"):
+        raise ConfigError(f"broker URL {url!r} is not of the form mqtt://HOST:PORT (mqtts:// is not supported yet)")
+    return parts.hostname, port
+
+
+def seed_for(device_id: str) -> int:
+    """A stable seed from a device id (Python's hash() is salted per process, so not that)."""
+    return int.from_bytes(hashlib.sha256(device_id.encode()).digest()[:4], "big")
+
+
+def default_model_for(asset_kind: str) -> Path | None:
+    """The repository's baseline model for an asset kind, if the `models` package is installed."""
+    if asset_kind != "pump":
+        return None
+    try:
+        from models.paths import DEFAULT_PUMP_MODEL  # in-repo; absent on a device that ships only edge/
+    except ImportError:
+        return None
+    return Path(DEFAULT_PUMP_MODEL)
+
+
+def _resolve_model(path: Path | None, asset_kind: str) -> Path | None:
+    if path is None:
+        return None
+    if path == DEFAULT_MODEL:
+        default = default_model_for(asset_kind)
+        # No trained artifact yet is not an error: the agent runs telemetry only and says so.
+        return default if default is not None and default.is_file() else None
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"model file {path} does not exist: pass --model PATH to an .onnx artifact, or --model none")
+    return path
+
+
+def _model_option(text: str) -> Path | None:
+    if text.strip().lower() in ("none", "off"):
+        return None
+    return DEFAULT_MODEL if text.strip().lower() == "default" else Path(text)
+
+
+def _check_ids(tenant: str, device_id: str) -> None:
+    try:
+        Topic.parse(str(Topic(tenant, device_id, TopicKind.STATE)))
+    except ProtocolError as exc:
+        raise ConfigError(f"invalid tenant or device id: {exc}") from exc
+
+
+def _check_range(name: str, value: float, low: float, high: float, option: str) -> None:
+    if not (math.isfinite(value) and low < value <= high):
+        raise ConfigError(f"{name} ({option}) must be above {low:g} and at most {high:g}, got {value}")
+
+
+def _from_env(name: str, raw: str) -> Any:
+    converters: dict[str, Callable[[str], Any]] = {
+        "int": int, "float": float, "bool": _parse_bool, "str": str,
+    }
+    kind = _FIELD_KINDS.get(name, "str")
+    try:
+        return converters[kind](raw)
+    except ValueError:
+        raise ConfigError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid {kind}") from None
+
+
+def _parse_bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)
+
+
+_FIELD_KINDS: dict[str, str] = {
+    "rate_hz": "float", "publish_interval_s": "float", "heartbeat_s": "float", "connect_timeout_s": "float",
+    "seed": "int", "batch_max": "int", "hop": "int", "max_inflight": "int", "keepalive_s": "int",
+    "persistent_session": "bool",
+}

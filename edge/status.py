@@ -1,0 +1,37 @@
+"""`python -m edge status`: what a device's outbox says, read from disk (agent running or not)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from contract.clock import Clock
+from edge.queue import is_locked, read_stats
+
+
+def status_report(device_id: str, state_dir: Path, *, clock: Clock | None = None) -> dict[str, Any]:
+    """One flat JSON-ready object; `QueueError` if the state directory holds no queue."""
+    stats = read_stats(state_dir, clock=clock)
+    return {
+        "device_id": device_id,
+        "state_dir": str(state_dir),
+        "running": is_locked(state_dir),
+        "readings_sampled": stats.readings_sampled,
+        "readings_acked": stats.readings_acked,
+        "events_sampled": stats.events_sampled,
+        "events_acked": stats.events_acked,
+        "queue_depth": stats.depth,
+        "reading_depth": stats.reading_depth,
+        "event_depth": stats.event_depth,
+        "oldest_unsent_s": round(stats.oldest_age_s, 3),
+        "dropped": stats.dropped,
+        "last_seq": stats.last_seq,
+        "model_id": stats.model_id,
+        "model_version": stats.model_version,
+    }
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The report for a person: one `name: value` line each, aligned."""
+    width = max(len(k) for k in report)
+    return "\n".join(f"{key.ljust(width)}  {'-' if value == '' else value}" for key, value in report.items())

@@ -1,0 +1,49 @@
+"""Fixtures of the edge tests: real artifacts, quick agent settings, an observer of the broker."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from edge_testkit import Observer, build_model, healthy_center
+
+from cloud.broker import MosquittoBroker
+from edge.settings import AgentSettings
+
+
+@pytest.fixture
+def pump_model(tmp_path: Path) -> Path:
+    """A model fitted to the healthy start of the simulated pump "pump-001" (the default test device)."""
+    return build_model(tmp_path / "artifacts" / "test-pump.onnx", center=healthy_center("pump-001"))
+
+
+@pytest.fixture
+def observe(mosquitto: MosquittoBroker) -> Iterator[Callable[..., Observer]]:
+    """Open observers on the test broker; all are closed at the end."""
+    opened: list[Observer] = []
+
+    def open_observer(**kwargs: Any) -> Observer:
+        observer = Observer(mosquitto.url, **kwargs)
+        opened.append(observer)
+        return observer
+
+    yield open_observer
+    for observer in opened:
+        observer.close()
+
+
+@pytest.fixture
+def fast_settings(tmp_path: Path, mosquitto: MosquittoBroker) -> Callable[..., AgentSettings]:
+    """Settings for a quick agent on the test broker: 50 Hz, publishing every 0.1 s, no model unless given."""
+
+    def make(device_id: str = "pump-001", **overrides: Any) -> AgentSettings:
+        values: dict[str, Any] = {
+            "device_id": device_id, "broker_url": mosquitto.url, "rate_hz": 50.0, "publish_interval_s": 0.1,
+            "state_dir": tmp_path / "state" / device_id, "model_path": None, "connect_timeout_s": 5.0,
+        }
+        values.update(overrides)
+        return AgentSettings(**values)
+
+    return make

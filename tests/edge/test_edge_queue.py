@@ -1,0 +1,164 @@
+"""The durable outbox: survives reopening, removes only what was acknowledged, keeps seq monotonic."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from contract.clock import ManualClock
+from contract.wire import Event, EventKind, ModelRef, decode
+from edge.errors import QueueError
+from edge.queue import (
+    DB_NAME,
+    SEQ_BLOCK,
+    EventToken,
+    OutboundQueue,
+    ReadingsToken,
+    is_locked,
+    read_stats,
+)
+
+T0 = 1_800_000_000.0
+
+
+def event(seq: int) -> Event:
+    return Event(
+        tenant="demo", device_id="pump-001", seq=seq, ts=T0 + seq, kind=EventKind.ANOMALY, score=9.0,
+        threshold=4.0, is_anomaly=True, contributions={"pressure": 7.0}, model=ModelRef("m", "1"),
+        window_start=T0, window_end=T0 + seq, window_samples=10,
+    )
+
+
+def fill(queue: OutboundQueue, count: int) -> list[int]:
+    seqs = []
+    for _ in range(count):
+        seq = queue.next_seq
+        queue.put_reading(seq, T0 + seq, (float(seq), None))
+        seqs.append(seq)
+    return seqs
+
+
+def test_readings_survive_close_and_reopen(tmp_path: Path) -> None:
+    queue = OutboundQueue(tmp_path)
+    assert fill(queue, 3) == [1, 2, 3]
+    queue.close()
+    queue = OutboundQueue(tmp_path)
+    batch = queue.peek_batch(10)
+    assert [r.seq for r in batch] == [1, 2, 3]
+    assert batch[0].values == (1.0, None) and batch[0].ts == T0 + 1
+    queue.close()
+
+
+def test_seq_continues_after_a_clean_restart(tmp_path: Path) -> None:
+    queue = OutboundQueue(tmp_path)
+    fill(queue, 5)
+    queue.ack(ReadingsToken(1, 5))
+    queue.close()
+    queue = OutboundQueue(tmp_path)
+    assert queue.next_seq == 6
+    queue.close()
+
+
+def test_after_an_unclean_stop_numbering_resumes_above_the_reserved_block(tmp_path: Path) -> None:
+    queue = OutboundQueue(tmp_path)
+    fill(queue, 3)
+    # Simulate a crash: the process dies without close() (the lock goes with the process).
+    queue._conn.close()
+    queue._lockfile.close()
+    queue = OutboundQueue(tmp_path)
+    # Seqs 1..1+SEQ_BLOCK were reserved (fully synced) at open: none of them is ever reused.
+    assert queue.next_seq == 1 + SEQ_BLOCK + 1
+    assert [r.seq for r in queue.peek_batch(10)] == [1, 2, 3]
+    queue.close()
+
+
+def test_only_acknowledged_readings_leave(tmp_path: Path) -> None:
+    queue = OutboundQueue(tmp_path)
+    fill(queue, 6)
+    assert queue.ack(ReadingsToken(1, 3)) == 3
+    assert queue.ack(ReadingsToken(1, 3)) == 0  # a repeated PUBACK changes nothing
+    assert [r.seq for r in queue.peek_batch(10)] == [4, 5, 6]
+    assert [r.seq for r in queue.peek_batch(2, after_seq=4)] == [5, 6]
+    stats = queue.stats()
+    assert (stats.readings_sampled, stats.readings_acked, stats.reading_depth) == (6, 3, 3)
+    queue.close()
+
+
+def test_a_seq_below_the_next_free_one_is_refused(tmp_path: Path) -> None:
+    queue = OutboundQueue(tmp_path)
+    fill(queue, 2)
+    with pytest.raises(QueueError, match="below the next free seq"):
+        queue.put_reading(2, T0, (1.0, 2.0))
+    queue.close()
+
+
+def test_events_keep_their_message_id_and_bytes(tmp_path: Path) -> None:
+    queue = OutboundQueue(tmp_path)
+    ev = event(7)
+    queue.put_event(ev)
+    queue.put_event(ev)  # enqueued twice (e.g. a retry): stored once
+    queue.close()
+    queue = OutboundQueue(tmp_path)
+    (queued,) = queue.peek_events(10)
+    assert queued.message_id == ev.message_id
+    assert queued.topic == "paas/v1/demo/pump-001/events"
+    assert decode(queued.topic, queued.payload) == ev
+    assert queue.ack(EventToken(queued.row_id)) == 1
+    assert queue.peek_events(10) == ()
+    stats = queue.stats()
+    assert (stats.events_sampled, stats.events_acked, stats.event_depth) == (1, 1, 0)
+    queue.close()
+
+
+def test_stats_report_depth_and_the_oldest_unsent_age(tmp_path: Path) -> None:
+    clock = ManualClock(start=T0)
+    queue = OutboundQueue(tmp_path, clock=clock)
+    queue.put_reading(queue.next_seq, T0, (1.0, 2.0))
+    queue.put_event(event(1))
+    clock.advance(30)
+    stats = queue.stats()
+    assert stats.depth == 2
+    assert stats.oldest_age_s == pytest.approx(30.0)
+    queue.note_dropped(2)
+    queue.set_info(model_id="m", model_version="1.2.3")
+    assert queue.stats().dropped == 2
+    assert queue.info("model_version") == "1.2.3" and queue.info("nothing") is None
+    queue.close()
+
+
+def test_one_owner_per_state_directory_and_a_reader_beside_it(tmp_path: Path) -> None:
+    queue = OutboundQueue(tmp_path)
+    fill(queue, 4)
+    queue.set_info(model_version="2.0.0")
+    assert is_locked(tmp_path)
+    with pytest.raises(QueueError, match="another agent already runs"):
+        OutboundQueue(tmp_path)
+    stats = read_stats(tmp_path)  # while the owner has it open
+    assert (stats.readings_sampled, stats.depth, stats.model_version, stats.last_seq) == (4, 4, "2.0.0", 4)
+    queue.close()
+    assert not is_locked(tmp_path)
+    assert read_stats(tmp_path).readings_sampled == 4  # and after it closed
+
+
+def test_read_stats_of_a_missing_queue_says_so(tmp_path: Path) -> None:
+    with pytest.raises(QueueError, match="has an agent run with this state directory"):
+        read_stats(tmp_path / "nothing-here")
+
+
+def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    OutboundQueue(tmp_path).close()
+    with sqlite3.connect(tmp_path / DB_NAME) as conn:
+        conn.execute("PRAGMA user_version = 99")
+    with pytest.raises(QueueError, match="schema v99"):
+        OutboundQueue(tmp_path)
+    assert not is_locked(tmp_path)
+
+
+def test_uses_wal_and_has_a_lane_column(tmp_path: Path) -> None:
+    OutboundQueue(tmp_path).close()
+    with sqlite3.connect(tmp_path / DB_NAME) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        for table in ("readings", "events"):
+            assert "lane" in {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from contract.clock import Clock, SystemClock
+from models import skab_predict
 from models.paths import DEFAULT_PUMP_MODEL
 
 
@@ -70,6 +71,8 @@ COMMANDS: tuple[Command, ...] = (
             _train_baseline_arguments, _run_train_baseline),
     Command("evaluate-pump", "score simulated healthy and faulty pumps with an artifact, through the edge runtime",
             _evaluate_pump_arguments, _run_evaluate_pump),
+    Command("skab-predict", "fit a detector per SKAB recording on its first 400 rows and score every row via ONNX",
+            skab_predict.add_arguments, skab_predict.run),
 )
 
 

@@ -1,0 +1,80 @@
+"""`python -m cloud serve|demo`: run the cloud service, or the whole platform as a demo."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from types import FrameType
+
+from cloud.demo.cli import add_demo_parser
+from cloud.errors import CloudError
+from cloud.server import CloudService
+from cloud.settings import load_settings
+
+log = logging.getLogger("cloud")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cloud", description=__doc__)
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    _add_serve_parser(subparsers)
+    add_demo_parser(subparsers)
+    args = parser.parse_args(argv)
+    code: int = args.handler(args)
+    return code
+
+
+def _add_serve_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    serve = subparsers.add_parser(
+        "serve",
+        help="run the MQTT ingest and the HTTP API until SIGINT/SIGTERM",
+        description="Options override the PAAS_* environment variables.",
+    )
+    serve.add_argument("--broker", help="MQTT broker URL, mqtt://host:port (PAAS_BROKER)")
+    serve.add_argument("--db", help="relational store URL, sqlite:///path or postgresql://... (PAAS_DB)")
+    serve.add_argument("--tsdb", help="time-series store URL, sqlite:///path or postgresql://... (PAAS_TSDB)")
+    serve.add_argument("--host", help="API listen address (PAAS_HOST)")
+    serve.add_argument("--port", type=int, help="API port, 0 for any free one (PAAS_PORT)")
+    serve.set_defaults(handler=serve_until_signalled)
+
+
+def serve_until_signalled(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings(
+            broker_url=args.broker, db_url=args.db, tsdb_url=args.tsdb, host=args.host, port=args.port
+        )
+    except CloudError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s; stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    service = CloudService(settings)
+    try:
+        service.start()
+    except CloudError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    api = service.api_url
+    print(f"cloud: API {api} (OpenAPI: {api}/docs), ingest from {settings.broker_url}", flush=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        service.stop()
+    stats = service.ingest_stats()
+    print(f"cloud: stopped; {stats.accepted} messages accepted, {stats.rejected_total} rejected", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""The FastAPI application: routers, error translation and the context they serve from."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse
+
+from cloud.api.deps import ApiContext
+from cloud.api.routers import assets, events, health, stats, work_orders
+from cloud.errors import NotFoundError, StoreError
+from cloud.maintenance.work_orders import TransitionError
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(context: ApiContext) -> FastAPI:
+    app = FastAPI(
+        title="PaaS platform cloud API",
+        version="1",
+        summary="Assets, telemetry, anomaly events and maintenance work orders.",
+    )
+    app.state.context = context
+    for router in (assets.router, events.router, work_orders.router, stats.router):
+        app.include_router(router, prefix=API_PREFIX)
+    app.include_router(health.router)
+    app.add_exception_handler(NotFoundError, _error_response(status.HTTP_404_NOT_FOUND))
+    app.add_exception_handler(TransitionError, _error_response(status.HTTP_409_CONFLICT))
+    app.add_exception_handler(StoreError, _error_response(status.HTTP_503_SERVICE_UNAVAILABLE))
+    return app
+
+
+def _error_response(code: int) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+    async def handle(_request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse(status_code=code, content={"detail": str(exc)})
+
+    return handle

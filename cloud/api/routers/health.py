@@ -1,0 +1,22 @@
+"""Liveness and readiness: do the stores and the broker answer?"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+
+from cloud.api.deps import ContextDep
+from cloud.api.schemas import HealthOut
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", responses={503: {"model": HealthOut, "description": "a store does not answer"}})
+def healthz(context: ContextDep, response: Response) -> HealthOut:
+    database, timeseries = context.database.reachable(), context.timeseries.reachable()
+    connected = None if context.broker_connected is None else context.broker_connected()
+    ok = database and timeseries
+    if not ok:
+        response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    return HealthOut(
+        status="ok" if ok else "degraded", database=database, timeseries=timeseries, broker_connected=connected
+    )

@@ -1,0 +1,68 @@
+"""Work orders: proposed by the anomaly rule, approved or rejected by a planner."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from cloud.api.deps import NowDep, SessionDep
+from cloud.api.schemas import DecisionIn, Evidence, WorkOrderOut, WorkOrderStatus
+from cloud.api.timestamps import optional_utc, utc
+from cloud.maintenance.work_orders import Verdict, apply_verdict, get_work_order, list_work_orders
+from cloud.store.tables import WorkOrderRow
+
+router = APIRouter(prefix="/work-orders", tags=["work orders"])
+
+
+@router.get("")
+def read_work_orders(
+    session: SessionDep,
+    status: WorkOrderStatus | None = None,
+    asset: Annotated[str | None, Query(description="device id")] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+) -> list[WorkOrderOut]:
+    """Work orders, newest first."""
+    return [work_order_out(row) for row in list_work_orders(session, status=status, device_id=asset, limit=limit)]
+
+
+@router.get("/{order_id}")
+def read_work_order(order_id: int, session: SessionDep) -> WorkOrderOut:
+    """One work order with the evidence that opened it."""
+    return work_order_out(get_work_order(session, order_id))
+
+
+@router.post("/{order_id}/approve", responses={404: {}, 409: {"description": "not a proposed order"}})
+def approve_work_order(order_id: int, decision: DecisionIn, session: SessionDep, now: NowDep) -> WorkOrderOut:
+    """A planner approves a proposed order."""
+    return _decide(session, order_id, Verdict.APPROVE, decision, now)
+
+
+@router.post("/{order_id}/reject", responses={404: {}, 409: {"description": "already closed"}})
+def reject_work_order(order_id: int, decision: DecisionIn, session: SessionDep, now: NowDep) -> WorkOrderOut:
+    """A planner rejects a proposed (or approved) order; later anomalies may propose a new one."""
+    return _decide(session, order_id, Verdict.REJECT, decision, now)
+
+
+def _decide(session: SessionDep, order_id: int, verdict: Verdict, decision: DecisionIn, now: float) -> WorkOrderOut:
+    order = apply_verdict(session, order_id, verdict, decision.decided_by, now, decision.note)
+    # Committed before answering, so a failed write is a 503, not a 200 that did not happen.
+    session.commit()
+    return work_order_out(order)
+
+
+def work_order_out(row: WorkOrderRow) -> WorkOrderOut:
+    return WorkOrderOut(
+        id=row.id,
+        device_id=row.device_id,
+        tenant=row.tenant,
+        status=row.status,  # type: ignore[arg-type]  # the table's check constraint allows only these
+        rule=row.rule,
+        reason=row.reason,
+        created_at=utc(row.created_at),
+        updated_at=utc(row.updated_at),
+        decided_by=row.decided_by,
+        decided_at=optional_utc(row.decided_at),
+        decision_note=row.decision_note,
+        evidence=Evidence.model_validate(row.evidence),
+    )

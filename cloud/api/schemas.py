@@ -1,0 +1,180 @@
+"""Request and response bodies of the API (times are ISO-8601 UTC; values in canonical units)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+HealthStatus = Literal["ok", "anomalous", "offline"]
+WorkOrderStatus = Literal["proposed", "approved", "in_progress", "done", "rejected"]
+EventKindName = Literal["anomaly", "rul"]
+
+
+class AssetSummary(BaseModel):
+    device_id: str
+    tenant: str
+    asset_kind: str = Field(description="empty until the device says or its telemetry shows it")
+    status: HealthStatus = Field(description="offline if silent or said so; anomalous after a recent anomaly")
+    online: bool
+    last_seen: datetime = Field(description="when the cloud last heard from the device")
+    open_work_orders: int
+    last_anomaly_score: float | None = Field(description="score of the latest event, anomalous or not")
+    last_anomaly_at: datetime | None = Field(description="time of the latest anomalous event")
+    model_id: str
+    model_version: str
+
+
+class ChannelInfo(BaseModel):
+    name: str
+    unit: str = Field(description="canonical unit; stored values are converted to it")
+    label: str
+
+
+class AssetDetail(AssetSummary):
+    first_seen: datetime
+    agent_version: str
+    channels: list[ChannelInfo]
+    health: dict[str, float | int | str] = Field(description="as last reported by the device")
+    readings_stored: int
+    last_reading_at: datetime | None
+
+
+class ChannelSeries(BaseModel):
+    name: str
+    unit: str
+    mean: list[float | None] = Field(description="mean per bucket; null where the bucket has no value")
+
+
+class TelemetrySeries(BaseModel):
+    device_id: str
+    start: datetime
+    end: datetime
+    step_s: float
+    timestamps: list[datetime] = Field(description="start of each non-empty bucket")
+    counts: list[int] = Field(description="readings per bucket")
+    channels: list[ChannelSeries]
+
+
+class ModelOut(BaseModel):
+    id: str
+    version: str
+
+
+class WindowOut(BaseModel):
+    start: datetime
+    end: datetime
+    samples: int
+
+
+class RulOut(BaseModel):
+    cycles: float
+    lower: float
+    upper: float
+
+
+class EventOut(BaseModel):
+    id: int
+    message_id: str
+    device_id: str
+    tenant: str
+    kind: EventKindName
+    seq: int
+    ts: datetime
+    received_at: datetime
+    score: float
+    threshold: float
+    is_anomaly: bool
+    contributions: dict[str, float]
+    model: ModelOut
+    window: WindowOut
+    rul: RulOut | None
+    work_order_id: int | None
+
+
+class RuleOut(BaseModel):
+    name: str
+    min_events: int
+    window_s: float
+
+
+class TopChannel(BaseModel):
+    channel: str
+    contribution: float = Field(description="mean contribution to the anomaly score over the evidence")
+    value: float | None = Field(description="mean measured value over the evidence windows, if stored by then")
+    unit: str
+
+
+class EvidenceWindow(BaseModel):
+    start: datetime
+    end: datetime
+
+
+class Evidence(BaseModel):
+    """Why the work order exists: the rule, its inputs and what was observed since."""
+
+    model_config = ConfigDict(extra="allow")
+
+    rule: RuleOut
+    explanation: str
+    event_ids: list[int] = Field(description="the events behind the order (the first 200)")
+    event_count: int
+    first_anomaly_ts: datetime
+    last_anomaly_ts: datetime
+    max_score: float
+    threshold: float
+    model: ModelOut
+    top_channels: list[TopChannel]
+    window: EvidenceWindow = Field(description="from the first anomaly's window start to the last one's end")
+    attached_after_opening: int
+
+
+class WorkOrderOut(BaseModel):
+    id: int
+    device_id: str
+    tenant: str
+    status: WorkOrderStatus
+    rule: str
+    reason: str
+    created_at: datetime
+    updated_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+    decision_note: str | None
+    evidence: Evidence
+
+
+class DecisionIn(BaseModel):
+    decided_by: str = Field(min_length=1, max_length=128, description="who decides (a planner's name or id)")
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok", "degraded"]
+    database: bool
+    timeseries: bool
+    broker_connected: bool | None
+
+
+class IngestOut(BaseModel):
+    accepted: int
+    rejected: dict[str, int]
+    rejected_total: int
+    readings_stored: int
+    duplicate_readings: int
+    events_stored: int
+    duplicate_events: int
+    work_orders_opened: int
+
+
+class FleetStats(BaseModel):
+    """Counts for dashboards and the demo summary (cheap: no scan of readings or events per asset)."""
+
+    assets: int
+    online: int
+    readings_stored: int
+    events: int
+    anomalies: int
+    work_orders: dict[str, int]
+    ingest: IngestOut | None

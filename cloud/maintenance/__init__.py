@@ -1,0 +1,1 @@
+"""Maintenance: rules that turn anomaly events into work orders, and the orders' lifecycle."""

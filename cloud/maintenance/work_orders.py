@@ -1,0 +1,176 @@
+"""Work orders: opened or extended by the anomaly rule, decided by a planner.
+
+Lifecycle: proposed -> approved -> in_progress -> done, and proposed/approved -> rejected.
+An asset has at most one open (proposed, approved or in progress) order; anomalies
+that arrive while one is open are added to its evidence instead of opening another.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from cloud.errors import CloudError, NotFoundError
+from cloud.maintenance.rules import (
+    RULE_NAME,
+    Action,
+    Anomaly,
+    Decision,
+    PersistentAnomalyRule,
+    RuleInputs,
+    attach_to_evidence,
+    decide,
+    new_evidence,
+    with_channel_values,
+)
+from cloud.store.events import anomalies_between
+from cloud.store.tables import OPEN_STATUSES, AssetRow, EventRow, WorkOrderRow
+
+
+class TransitionError(CloudError):
+    """Raised when a work order cannot move from its status to the requested one."""
+
+
+class Verdict(StrEnum):
+    APPROVE = "approve"
+    REJECT = "reject"
+    START = "start"
+    COMPLETE = "complete"
+
+
+_TRANSITIONS: dict[Verdict, dict[str, str]] = {
+    Verdict.APPROVE: {"proposed": "approved"},
+    Verdict.REJECT: {"proposed": "rejected", "approved": "rejected"},
+    Verdict.START: {"approved": "in_progress"},
+    Verdict.COMPLETE: {"in_progress": "done"},
+}
+
+
+@dataclass(frozen=True)
+class RuleOutcome:
+    decision: Decision
+    proposed: WorkOrderRow | None = None
+
+
+def on_anomaly(
+    session: Session, rule: PersistentAnomalyRule, event: EventRow, asset: AssetRow, now: float
+) -> RuleOutcome:
+    """Run the rule for a newly stored anomalous event and apply its decision."""
+    open_order = find_open_order(session, asset.device_id)
+    judged_until = _last_judged_anomaly_ts(session, asset.device_id)
+    start = event.ts - rule.window_s if judged_until is None else max(event.ts - rule.window_s, judged_until)
+    recent = [as_anomaly(row) for row in anomalies_between(session, asset.device_id, start, event.ts)]
+    decision = decide(RuleInputs(rule, as_anomaly(event), tuple(recent), None if open_order is None else open_order.id))
+    if decision.action is Action.ATTACH and open_order is not None:
+        open_order.evidence = attach_to_evidence(open_order.evidence, decision.inputs.anomaly)
+        open_order.updated_at = now
+        event.work_order_id = open_order.id
+    elif decision.action is Action.PROPOSE:
+        return RuleOutcome(decision, _propose(session, decision, asset, now))
+    return RuleOutcome(decision)
+
+
+def record_channel_values(order: WorkOrderRow, asset: AssetRow, means: Mapping[str, float]) -> None:
+    """Fill in the measured mean of each top channel over the evidence windows (once stored)."""
+    units = {c["name"]: c["unit"] for c in asset.channels}
+    values = {name: (_finite(means.get(name)), units.get(name, "")) for name in means}
+    order.evidence = with_channel_values(order.evidence, values)
+
+
+def _propose(session: Session, decision: Decision, asset: AssetRow, now: float) -> WorkOrderRow:
+    recent = decision.inputs.recent
+    units = {c["name"]: c["unit"] for c in asset.channels}
+    values: dict[str, tuple[float | None, str]] = {name: (None, unit) for name, unit in units.items()}
+    order = WorkOrderRow(
+        device_id=asset.device_id,
+        tenant=asset.tenant,
+        status="proposed",
+        rule=RULE_NAME,
+        reason=decision.reason,
+        evidence=new_evidence(decision, values),
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(order)
+    session.flush()
+    ids = [a.event_id for a in recent]
+    session.execute(sa.update(EventRow).where(EventRow.id.in_(ids)).values(work_order_id=order.id))
+    return order
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _last_judged_anomaly_ts(session: Session, device_id: str) -> float | None:
+    """The newest anomaly already covered by a closed (done or rejected) work order of the device."""
+    return session.execute(
+        sa.select(sa.func.max(EventRow.ts))
+        .join(WorkOrderRow, EventRow.work_order_id == WorkOrderRow.id)
+        .where(WorkOrderRow.device_id == device_id, WorkOrderRow.status.not_in(OPEN_STATUSES))
+    ).scalar()
+
+
+def as_anomaly(row: EventRow) -> Anomaly:
+    return Anomaly(
+        event_id=row.id,
+        ts=row.ts,
+        score=row.score,
+        threshold=row.threshold,
+        contributions={str(k): float(v) for k, v in row.contributions.items()},
+        model_id=row.model_id,
+        model_version=row.model_version,
+        window_start=row.window_start,
+        window_end=row.window_end,
+    )
+
+
+def find_open_order(session: Session, device_id: str) -> WorkOrderRow | None:
+    return session.scalars(
+        sa.select(WorkOrderRow).where(WorkOrderRow.device_id == device_id, WorkOrderRow.status.in_(OPEN_STATUSES))
+    ).first()
+
+
+def get_work_order(session: Session, order_id: int) -> WorkOrderRow:
+    order = session.get(WorkOrderRow, order_id)
+    if order is None:
+        raise NotFoundError(f"work order {order_id} does not exist")
+    return order
+
+
+def list_work_orders(
+    session: Session, status: str | None = None, device_id: str | None = None, limit: int = 100
+) -> Sequence[WorkOrderRow]:
+    """Work orders matching the filters, newest first."""
+    query = sa.select(WorkOrderRow)
+    if status is not None:
+        query = query.where(WorkOrderRow.status == status)
+    if device_id is not None:
+        query = query.where(WorkOrderRow.device_id == device_id)
+    return session.scalars(query.order_by(WorkOrderRow.id.desc()).limit(limit)).all()
+
+
+def apply_verdict(
+    session: Session, order_id: int, verdict: Verdict, decided_by: str, now: float, note: str | None = None
+) -> WorkOrderRow:
+    """Move a work order on (approve, reject, start, complete), recording who decided and when."""
+    order = get_work_order(session, order_id)
+    target = _TRANSITIONS[verdict].get(order.status)
+    if target is None:
+        allowed = " or ".join(_TRANSITIONS[verdict])
+        raise TransitionError(f"work order {order_id} is {order.status}; {verdict.value} applies to {allowed} only")
+    order.status = target
+    order.updated_at = now
+    if verdict in (Verdict.APPROVE, Verdict.REJECT):
+        order.decided_by, order.decided_at, order.decision_note = decided_by, now, note
+    return order
+
+
+def count_by_status(session: Session) -> dict[str, int]:
+    rows = session.execute(sa.select(WorkOrderRow.status, sa.func.count()).group_by(WorkOrderRow.status)).all()
+    return {status: int(count) for status, count in rows}

@@ -1,0 +1,205 @@
+"""The cloud service in one object: stores, MQTT ingest and the HTTP API, started and stopped together.
+
+`CloudService` never installs signal handlers: `python -m cloud serve` does that, and
+the demo runs the service in-process, possibly several times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+import uvicorn
+from fastapi import FastAPI
+
+from cloud.api.app import create_app
+from cloud.api.deps import ApiContext
+from cloud.errors import CloudError, ConfigError
+from cloud.ingest.pipeline import Ingest
+from cloud.ingest.stats import IngestCounters, IngestStats
+from cloud.settings import CloudSettings
+from cloud.store.assets import count_assets
+from cloud.store.database import Database
+from cloud.store.events import count_events
+from cloud.store.tables import METADATA
+from cloud.store.timeseries import TimeSeriesStore, open_timeseries_store
+from contract.clock import Clock, SystemClock
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FleetCounts:
+    """What the stores hold, counted cheaply (no scan of readings)."""
+
+    assets: int
+    readings_stored: int
+    events: int
+    anomalies: int
+
+
+@dataclass
+class _Running:
+    database: Database
+    timeseries: TimeSeriesStore
+    ingest: Ingest | None = None
+    api: ApiThread | None = None
+
+
+class CloudService:
+    """Stores + ingest + API. `start()` returns once the ingest is subscribed and the API answers."""
+
+    def __init__(self, settings: CloudSettings | None = None, clock: Clock | None = None) -> None:
+        self.settings = settings or CloudSettings()
+        self.clock = clock or SystemClock()
+        self._counters = IngestCounters()
+        self._running: _Running | None = None
+
+    @property
+    def api_url(self) -> str:
+        """Base URL of the API (e.g. http://127.0.0.1:8000); the real port when settings.port is 0."""
+        if self._running is None or self._running.api is None:
+            raise CloudError("the cloud service is not running")
+        return self._running.api.url
+
+    @property
+    def running(self) -> bool:
+        return self._running is not None
+
+    def start(self, timeout_s: float = 30.0) -> None:
+        if self._running is not None:
+            raise CloudError("the cloud service is already running")
+        self._counters = IngestCounters()
+        running = _Running(Database(self.settings.db_url), open_timeseries_store(self.settings.tsdb_url))
+        self._running = running
+        try:
+            running.database.create_schema(METADATA)
+            running.timeseries.create_schema()
+            running.ingest = Ingest(self.settings, running.database, running.timeseries, self.clock, self._counters)
+            running.ingest.start()
+            context = ApiContext(
+                running.database,
+                running.timeseries,
+                self.settings,
+                self.clock,
+                ingest_stats=self._counters.snapshot,
+                broker_connected=lambda: running.ingest is not None and running.ingest.connected,
+            )
+            running.api = ApiThread(create_app(context), self.settings.host, self.settings.port)
+            running.api.start(timeout_s)
+        except BaseException:
+            self.stop()
+            raise
+        log.info("cloud service up: API %s/docs, ingest from %s", running.api.url, self.settings.broker_url)
+
+    def stop(self) -> None:
+        """Stop the API, store what the ingest received, disconnect and close the stores."""
+        running, self._running = self._running, None
+        if running is None:
+            return
+        try:
+            if running.api is not None:
+                running.api.stop()
+            if running.ingest is not None:
+                running.ingest.stop()
+        finally:
+            running.timeseries.close()
+            running.database.close()
+
+    def ingest_stats(self) -> IngestStats:
+        """Messages accepted, rejected per reason and readings stored since the last `start()`."""
+        return self._counters.snapshot()
+
+    def fleet_counts(self) -> FleetCounts:
+        """Assets, stored readings, events and anomalies in the stores (while running)."""
+        if self._running is None:
+            raise CloudError("the cloud service is not running")
+        with self._running.database.session() as session:
+            assets, _online = count_assets(session)
+            events, anomalies = count_events(session)
+        return FleetCounts(assets, self._running.timeseries.total(), events, anomalies)
+
+    def __enter__(self) -> CloudService:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+
+class ApiThread:
+    """uvicorn serving `app` on its own thread and event loop (no signal handlers: not the main thread)."""
+
+    def __init__(self, app: FastAPI, host: str, port: int) -> None:
+        self._app, self._host, self._port = app, host, port
+        self._socket: socket.socket | None = None
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host = "127.0.0.1" if self._host in ("", "0.0.0.0") else self._host
+        host = f"[{host}]" if ":" in host else host
+        port = self._socket.getsockname()[1] if self._socket is not None else self._port
+        return f"http://{host}:{port}"
+
+    def start(self, timeout_s: float) -> None:
+        self._socket = _listen(self._host, self._port)
+        # log_config=None: an in-process service must not reconfigure the host program's logging.
+        config = uvicorn.Config(
+            self._app, lifespan="off", log_config=None, access_log=False, timeout_graceful_shutdown=5
+        )
+        server = uvicorn.Server(config)
+        self._server = server
+        sockets = [self._socket]
+        self._thread = threading.Thread(
+            target=lambda: asyncio.run(server.serve(sockets)), name="cloud-api", daemon=True
+        )
+        self._thread.start()
+        _wait_until(lambda: server.started or not self._alive(), timeout_s, "the API did not start")
+        if not server.started:
+            raise CloudError(f"the API server on {self.url} exited at start (see the log above)")
+        _wait_until(self._answers, timeout_s, f"the API on {self.url} does not answer /healthz")
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(timeout=15)
+        if self._socket is not None:
+            self._socket.close()
+
+    def _alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _answers(self) -> bool:
+        with contextlib.suppress(httpx.HTTPError):
+            return httpx.get(f"{self.url}/healthz", timeout=2.0).status_code < 500
+        return False
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """Bind the API's socket here, so a port in use is a clear error before anything else runs."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        return socket.create_server((host, port), family=family, backlog=128)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot listen on {host}:{port} ({exc.strerror or exc}); choose another with PAAS_PORT / --port"
+        ) from None
+
+
+def _wait_until(condition: Callable[[], bool], timeout_s: float, failure: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise CloudError(f"{failure} within {timeout_s:.0f} s")
+        time.sleep(0.02)

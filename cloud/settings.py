@@ -1,0 +1,100 @@
+"""The cloud service's settings: the one place that reads the environment.
+
+Every field can be set by an environment variable (prefix `PAAS_`); the four that
+operators touch most have short names (`PAAS_BROKER`, `PAAS_DB`, `PAAS_TSDB`) and
+`python -m cloud serve` options override them. Invalid values raise `ConfigError`
+naming the variable, so a typo fails at start, not at the first message.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from cloud.errors import ConfigError
+
+DEFAULT_DB_URL = "sqlite:///var/cloud/cloud.db"
+DEFAULT_TSDB_URL = "sqlite:///var/cloud/timeseries.db"
+_SQL_SCHEMES = ("sqlite", "postgresql", "postgres")
+
+
+class CloudSettings(BaseSettings):
+    """Where the cloud service connects, where it listens, and its maintenance rule."""
+
+    model_config = SettingsConfigDict(env_prefix="PAAS_", validate_by_name=True, extra="ignore", frozen=True)
+
+    broker_url: str = Field(default="mqtt://127.0.0.1:1883", validation_alias="PAAS_BROKER")
+    db_url: str = Field(default=DEFAULT_DB_URL, validation_alias="PAAS_DB")
+    tsdb_url: str = Field(default=DEFAULT_TSDB_URL, validation_alias="PAAS_TSDB")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535, description="0 picks a free port (see CloudService.api_url)")
+    ingest_client_id: str = Field(default="paas-cloud-ingest", min_length=1, max_length=23)
+    ingest_batch_max: int = Field(default=500, ge=1, le=10_000, description="messages per store transaction")
+    ingest_linger_s: float = Field(default=0.05, ge=0.0, le=5.0, description="wait this long to fill a batch")
+    mqtt_keepalive_s: int = Field(default=30, ge=5, le=3600)
+    anomaly_events_for_work_order: int = Field(default=3, ge=1, le=10_000)
+    anomaly_window_s: float = Field(default=120.0, gt=0.0)
+    offline_after_s: float = Field(default=120.0, gt=0.0)
+    log_level: str = "INFO"
+
+    @field_validator("broker_url")
+    @classmethod
+    def _broker_is_mqtt(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme != "mqtt" or not parts.hostname:
+            raise ValueError(f"{value!r} is not mqtt://host[:port] (TLS is not supported yet)")
+        _ = parts.port  # raises ValueError for a malformed port
+        return value
+
+    @field_validator("db_url", "tsdb_url")
+    @classmethod
+    def _is_sql_url(cls, value: str) -> str:
+        scheme = urlsplit(value).scheme.split("+", 1)[0]
+        if scheme not in _SQL_SCHEMES:
+            raise ValueError(f"{value!r} is not a sqlite:/// or postgresql:// URL")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        if value.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError(f"{value!r} is not DEBUG, INFO, WARNING or ERROR")
+        return value.upper()
+
+    @model_validator(mode="after")
+    def _separate_sqlite_files(self) -> CloudSettings:
+        # Both stores write in one batch; SQLite allows one writer per file, so sharing a file would deadlock.
+        if self.db_url == self.tsdb_url and urlsplit(self.db_url).scheme.startswith("sqlite"):
+            raise ValueError("PAAS_DB and PAAS_TSDB must be different SQLite files")
+        return self
+
+    @property
+    def broker_host(self) -> str:
+        return urlsplit(self.broker_url).hostname or "127.0.0.1"
+
+    @property
+    def broker_port(self) -> int:
+        return urlsplit(self.broker_url).port or 1883
+
+
+def load_settings(**overrides: Any) -> CloudSettings:
+    """Settings from the environment, with `overrides` (e.g. CLI options; `None` = not given) on top."""
+    given = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        return CloudSettings(**given)
+    except ValidationError as exc:
+        problems = "; ".join(_describe(err) for err in exc.errors())
+        raise ConfigError(f"invalid settings: {problems}") from None
+
+
+def _describe(err: Any) -> str:
+    """The error with the environment variable's name (fields with a short name report that name)."""
+    if not err.get("loc"):
+        return str(err["msg"])
+    where = str(err["loc"][0])
+    alias = CloudSettings.model_fields[where].validation_alias if where in CloudSettings.model_fields else None
+    name = alias if isinstance(alias, str) else where if where.startswith("PAAS_") else f"PAAS_{where.upper()}"
+    return f"{name}: {err['msg']}"

@@ -1,0 +1,1 @@
+"""Storage: the relational store (assets, events, work orders) and the time-series store."""

@@ -1,0 +1,235 @@
+"""The time-series store: readings per device, written once, read back downsampled.
+
+`TimeSeriesStore` is what the ingest and the API need; `SqlTimeSeriesStore` is the
+embedded default (SQLite, one file) and also runs on PostgreSQL. One row per
+reading, keyed by (device_id, seq), so a re-sent reading is stored exactly once; the
+values are one float64 array per row, laid out by a channel list kept per device.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import sqlalchemy as sa
+
+from cloud.store.database import create_engine, describe, insert_ignoring_duplicates, translate_errors
+from cloud.store.downsample import BucketMeans, Buckets, pack_rows, unpack_rows
+from cloud.store.tables import ID_LEN
+from contract.wire import Reading
+
+READ_CHUNK_ROWS = 50_000
+
+_METADATA = sa.MetaData()
+SERIES = sa.Table(
+    "ts_series",
+    _METADATA,
+    sa.Column("device_id", sa.String(ID_LEN), primary_key=True),
+    sa.Column("channels", sa.JSON, nullable=False, comment="column order of ts_readings.vals"),
+    sa.Column("readings", sa.BigInteger, nullable=False, default=0),
+    sa.Column("last_ts", sa.Double, nullable=True),
+)
+READINGS = sa.Table(
+    "ts_readings",
+    _METADATA,
+    sa.Column("device_id", sa.String(ID_LEN), primary_key=True),
+    sa.Column("seq", sa.BigInteger, primary_key=True),
+    sa.Column("ts", sa.Double, nullable=False),
+    sa.Column("vals", sa.LargeBinary, nullable=False),
+    sa.Index("ix_ts_readings_device_ts", "device_id", "ts"),
+    sqlite_with_rowid=False,
+)
+
+
+@dataclass(frozen=True)
+class SeriesBatch:
+    """Readings of one device; `channels` names the values of each reading, in canonical units."""
+
+    device_id: str
+    channels: tuple[str, ...]
+    readings: Sequence[Reading]
+
+
+@dataclass(frozen=True)
+class Series:
+    """A downsampled range: per non-empty bucket its start, reading count and mean per channel."""
+
+    device_id: str
+    channels: tuple[str, ...]
+    start: float
+    end: float
+    step: float
+    buckets: Buckets
+
+
+class TimeSeriesStore(Protocol):
+    """Where readings go; implementations must store a (device_id, seq) at most once."""
+
+    def create_schema(self) -> None: ...
+
+    def write_batch(self, device_id: str, channels: Sequence[str], readings: Sequence[Reading]) -> int:
+        """Store readings; returns how many were new (duplicates are skipped)."""
+        ...
+
+    def write_many(self, batches: Sequence[SeriesBatch]) -> list[int]:
+        """Store several batches in one transaction; returns the new readings per batch."""
+        ...
+
+    def count(self, device_id: str) -> int: ...
+
+    def total(self) -> int: ...
+
+    def last_ts(self, device_id: str) -> float | None: ...
+
+    def channels(self, device_id: str) -> tuple[str, ...]: ...
+
+    def query(self, device_id: str, start: float, end: float, step: float) -> Series:
+        """Mean per channel of each `step`-second bucket in `[start, end)`."""
+        ...
+
+    def reachable(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+class SqlTimeSeriesStore:
+    """`TimeSeriesStore` on SQLite (WAL) or PostgreSQL."""
+
+    def __init__(self, url: str) -> None:
+        self._engine = create_engine(url)
+        self._where = f"time-series store {describe(self._engine)}"
+        self._insert = insert_ignoring_duplicates(self._engine.dialect.name, READINGS).returning(
+            READINGS.c.seq, READINGS.c.ts
+        )
+
+    def create_schema(self) -> None:
+        with translate_errors(self._where):
+            _METADATA.create_all(self._engine)
+
+    def write_batch(self, device_id: str, channels: Sequence[str], readings: Sequence[Reading]) -> int:
+        return self.write_many([SeriesBatch(device_id, tuple(channels), readings)])[0]
+
+    def write_many(self, batches: Sequence[SeriesBatch]) -> list[int]:
+        by_device: dict[str, list[int]] = {}
+        for index, batch in enumerate(batches):
+            by_device.setdefault(batch.device_id, []).append(index)
+        stored = [0] * len(batches)
+        with translate_errors(self._where), self._engine.begin() as conn:
+            for device_id, indexes in by_device.items():
+                counts = self._write_device(conn, device_id, [batches[i] for i in indexes])
+                for index, count in zip(indexes, counts, strict=True):
+                    stored[index] = count
+        return stored
+
+    def _write_device(self, conn: sa.Connection, device_id: str, batches: list[SeriesBatch]) -> list[int]:
+        """One INSERT for all of a device's readings in this transaction; returns the new ones per batch."""
+        layout = self._layout(conn, device_id, list(dict.fromkeys(n for b in batches for n in b.channels)))
+        width = max(layout.values()) + 1
+        owner: dict[int, int] = {}  # seq -> the batch that first offered it
+        rows: list[dict[str, object]] = []
+        for index, batch in enumerate(batches):
+            fresh = [r for r in batch.readings if r.seq not in owner]
+            owner.update((r.seq, index) for r in fresh)
+            rows += _rows(device_id, [layout[name] for name in batch.channels], width, fresh)
+        counts = [0] * len(batches)
+        if not rows:
+            return counts
+        inserted = conn.execute(self._insert, rows).all()
+        for seq, _ts in inserted:
+            counts[owner[seq]] += 1
+        if inserted:
+            newest = max(ts for _seq, ts in inserted)
+            conn.execute(
+                sa.update(SERIES)
+                .where(SERIES.c.device_id == device_id)
+                .values(
+                    readings=SERIES.c.readings + len(inserted),
+                    last_ts=sa.case(
+                        (sa.or_(SERIES.c.last_ts.is_(None), SERIES.c.last_ts < newest), newest),
+                        else_=SERIES.c.last_ts,
+                    ),
+                )
+            )
+        return counts
+
+    def _layout(self, conn: sa.Connection, device_id: str, channels: Sequence[str]) -> dict[str, int]:
+        """Column of each given channel in the device's rows; new channels are appended to its list."""
+        known = conn.execute(sa.select(SERIES.c.channels).where(SERIES.c.device_id == device_id)).scalar()
+        if known is None:
+            conn.execute(
+                insert_ignoring_duplicates(self._engine.dialect.name, SERIES),
+                {"device_id": device_id, "channels": list(channels), "readings": 0, "last_ts": None},
+            )
+            known = conn.execute(sa.select(SERIES.c.channels).where(SERIES.c.device_id == device_id)).scalar_one()
+        order: list[str] = list(known)
+        added = [name for name in channels if name not in order]
+        if added:
+            order += added
+            conn.execute(sa.update(SERIES).where(SERIES.c.device_id == device_id).values(channels=order))
+        return {name: order.index(name) for name in channels}
+
+    def _series_value(self, device_id: str, column: sa.Column[object]) -> object:
+        with translate_errors(self._where), self._engine.connect() as conn:
+            return conn.execute(sa.select(column).where(SERIES.c.device_id == device_id)).scalar()
+
+    def count(self, device_id: str) -> int:
+        value = self._series_value(device_id, SERIES.c.readings)
+        return int(value) if isinstance(value, int) else 0
+
+    def total(self) -> int:
+        with translate_errors(self._where), self._engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.coalesce(sa.func.sum(SERIES.c.readings), 0))).scalar_one())
+
+    def last_ts(self, device_id: str) -> float | None:
+        value = self._series_value(device_id, SERIES.c.last_ts)
+        return float(value) if isinstance(value, int | float) else None
+
+    def channels(self, device_id: str) -> tuple[str, ...]:
+        value = self._series_value(device_id, SERIES.c.channels)
+        return tuple(str(name) for name in value) if isinstance(value, list) else ()
+
+    def query(self, device_id: str, start: float, end: float, step: float) -> Series:
+        channels = self.channels(device_id)
+        means = BucketMeans(start, end, step, len(channels))
+        select = (
+            sa.select(READINGS.c.ts, READINGS.c.vals)
+            .where(READINGS.c.device_id == device_id, READINGS.c.ts >= start, READINGS.c.ts < end)
+            .execution_options(yield_per=READ_CHUNK_ROWS)
+        )
+        with translate_errors(self._where), self._engine.connect() as conn:
+            for chunk in conn.execute(select).partitions():
+                times, blobs = zip(*chunk, strict=True)
+                means.add(np.asarray(times, dtype=np.float64), unpack_rows(list(blobs), len(channels)))
+        return Series(device_id, channels, start, end, step, means.result())
+
+    def reachable(self) -> bool:
+        try:
+            with self._engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except sa.exc.SQLAlchemyError:
+            return False
+        return True
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+
+def _rows(device_id: str, columns: list[int], width: int, readings: Sequence[Reading]) -> list[dict[str, object]]:
+    """Insert parameters: each reading's values placed in the device's columns, packed as float64."""
+    if not readings:
+        return []
+    given = np.array([[math.nan if v is None else v for v in r.values] for r in readings], dtype=np.float64)
+    matrix = np.full((len(readings), width), np.nan)
+    matrix[:, columns] = given.reshape(len(readings), len(columns))
+    return [
+        {"device_id": device_id, "seq": r.seq, "ts": r.ts, "vals": blob}
+        for r, blob in zip(readings, pack_rows(matrix), strict=True)
+    ]
+
+
+def open_timeseries_store(url: str) -> TimeSeriesStore:
+    """The store for `url` (SQL URLs today; `CloudSettings` rejects other schemes)."""
+    return SqlTimeSeriesStore(url)

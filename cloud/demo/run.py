@@ -158,8 +158,7 @@ def _show_progress(seconds: float, agents: list[Agent], api_url: str) -> None:
 
 
 def _stored(api_url: str) -> int:
-    assets = get_json(f"{api_url}/api/v1/assets")
-    return sum(int(get_json(f"{api_url}/api/v1/assets/{a['device_id']}")["readings_stored"]) for a in assets)
+    return int(get_json(f"{api_url}/api/v1/stats")["readings_stored"])
 
 
 def _wait_until_stored(api_url: str, published: int) -> None:
@@ -169,7 +168,7 @@ def _wait_until_stored(api_url: str, published: int) -> None:
         time.sleep(0.25)
     previous = -1
     while time.monotonic() < deadline:
-        count = len(get_json(f"{api_url}/api/v1/events?limit=100000"))
+        count = int(get_json(f"{api_url}/api/v1/stats")["events"])
         if count == previous:
             return
         previous = count

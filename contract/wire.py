@@ -35,6 +35,7 @@ MAX_PAYLOAD_BYTES = 256 * 1024
 MAX_BATCH_READINGS = 1000
 MAX_CHANNELS = 64
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")  # semver with build metadata
 _UNIT = re.compile(r"^[A-Za-z0-9/%._-]{1,16}$")
 
 
@@ -352,16 +353,14 @@ def _decode_state(body: _Fields, common: dict[str, Any]) -> DeviceState:
     except ValueError:
         raise ProtocolError(f"status: {body.raw.get('status')!r} is not online/offline") from None
     health = body.raw.get("health") or {}
-    if not isinstance(health, dict) or not all(
-        isinstance(v, str | int | float) and not isinstance(v, bool) for v in health.values()
-    ):
-        raise ProtocolError("health: expected an object of name -> number or string")
+    if not isinstance(health, dict) or not all(_is_health_value(v) for v in health.values()):
+        raise ProtocolError("health: expected an object of name -> finite number or printable string")
     model = body.raw.get("model")
     return DeviceState(
         ts=parse_ts(body.get("ts", str)),
         status=status,
-        asset_kind=str(body.raw.get("asset_kind") or ""),
-        agent_version=str(body.raw.get("agent_version") or ""),
+        asset_kind=_optional_id(body, "asset_kind"),
+        agent_version=_optional_version(body),
         model=None if model is None else _model(model),
         health=health,
         **common,
@@ -413,7 +412,31 @@ def _channel(raw: object, path: str) -> ChannelRef:
 
 def _model(raw: object) -> ModelRef:
     fields = _Fields(raw, "model")
-    return ModelRef(fields.get("id", str)[:128], fields.get("version", str)[:64])
+    model_id, version = fields.get("id", str), fields.get("version", str)
+    _check_id("model.id", model_id)
+    _check_version("model.version", version)
+    return ModelRef(model_id, version)
+
+
+def _optional_id(body: _Fields, key: str) -> str:
+    if not body.raw.get(key):
+        return ""
+    value = body.get(key, str)
+    _check_id(key, value)
+    return str(value)
+
+
+def _optional_version(body: _Fields) -> str:
+    if not body.raw.get("agent_version"):
+        return ""
+    value = body.get("agent_version", str)
+    _check_version("agent_version", value)
+    return str(value)
+
+
+def _check_version(what: str, value: str) -> None:
+    if not _VERSION.match(value):
+        raise ProtocolError(f"{what}: {value[:80]!r} is not a version (1-64 of A-Z a-z 0-9 _ . + -)")
 
 
 def _check_id(what: str, value: str) -> None:
@@ -425,6 +448,13 @@ def _seq(value: int, where: str) -> int:
     if not 0 <= value < 2**63:
         raise ProtocolError(f"{where}: {value} is out of range")
     return value
+
+
+def _is_health_value(value: object) -> bool:
+    if isinstance(value, str):
+        # Control characters (NUL above all) cannot be stored by PostgreSQL and have no business here.
+        return len(value) <= 256 and value.isprintable()
+    return _is_number(value)
 
 
 def _is_number(value: object) -> bool:

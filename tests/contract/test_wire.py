@@ -105,3 +105,19 @@ def test_bad_readings_are_refused() -> None:
 def test_timestamps_are_utc_with_z() -> None:
     assert wire.format_ts(T0) == "2027-01-15T08:00:00.000Z"
     assert wire.parse_ts("2027-01-15T08:00:00.000Z") == T0
+
+
+def test_control_characters_are_refused_in_state_and_model_fields() -> None:
+    state = DeviceState(tenant="acme", device_id="pump-001", ts=T0, status=DeviceStatus.ONLINE,
+                        health={"note": "ok"}, model=ModelRef("pump-baseline", "1.0.0"))
+    body = json.loads(wire.encode(state))
+    for field, value in (("health", {"note": "bad\x00"}), ("model", {"id": "m\x00", "version": "1"}),
+                         ("agent_version", "0.1\x00")):
+        with pytest.raises(ProtocolError):
+            wire.decode(wire.topic_of(state), json.dumps({**body, field: value}).encode())
+
+
+def test_versions_may_carry_build_metadata() -> None:
+    state = DeviceState(tenant="acme", device_id="pump-001", ts=T0, status=DeviceStatus.ONLINE,
+                        agent_version="0.0.0+unknown", model=ModelRef("pump-baseline", "1.0.0+local"))
+    assert wire.decode(wire.topic_of(state), wire.encode(state)) == state

@@ -27,7 +27,8 @@ log = logging.getLogger("edge")
 _RUN_OPTIONS: tuple[tuple[str, str, str, type[Any], str], ...] = (
     ("--device-id", "ID", "device_id", str, "device id, e.g. pump-001"),
     ("--broker", "URL", "broker_url", str, "broker URL mqtt://HOST:PORT (default mqtt://127.0.0.1:1883)"),
-    ("--sensor", "SPEC", "sensor", str, "sensor source: sim:pump or sim:turbofan (default sim:pump)"),
+    ("--sensor", "SPEC", "sensor", str, "sensor source: sim:pump, sim:turbofan, replay:CSV[@SPEED], "
+     "command:'CMD' or sysfs:[NAME[:UNIT][*SCALE]=]PATH,... (default sim:pump; see docs/edge.md)"),
     ("--fault", "SPEC", "fault", str, "inject a simulated fault: KIND[@ONSET_S][:CHANNEL]"),
     ("--rate", "HZ", "rate_hz", float, "samples per second (default 1)"),
     ("--model", "PATH", "model_path", str, "ONNX model artifact, 'default' or 'none' (default: the kind's baseline)"),
@@ -39,6 +40,13 @@ _RUN_OPTIONS: tuple[tuple[str, str, str, type[Any], str], ...] = (
     ("--hop", "N", "hop", int, "score the window every HOP samples (default 5)"),
     ("--heartbeat", "S", "heartbeat_s", float, "seconds between health heartbeats (default 30)"),
     ("--connect-timeout", "S", "connect_timeout_s", float, "seconds to reach the broker at start (default 10)"),
+    ("--queue-max-mb", "MB", "queue_max_mb", float,
+     "outbox disk budget; beyond it the oldest telemetry is thinned, never events (default 256)"),
+    ("--fsync", "MODE", "fsync", str, "outbox durability: normal (fast, a power cut may lose the last "
+     "commits) or full (fsync every commit) (default normal)"),
+    ("--max-msgs-per-s", "N", "max_msgs_per_s", float, "drain pace bound in messages/s (default 100)"),
+    ("--replay-at-eof", "WHAT", "replay_at_eof", str, "a replay: sensor at the end of its file: loop or stop "
+     "(default loop)"),
 )
 
 

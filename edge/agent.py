@@ -6,12 +6,13 @@ Two threads besides paho's loop (see `edge.link`):
   reading to the durable queue, and every `hop` samples (once the window is full)
   scores the window, enqueuing an anomaly event when the score is above threshold;
 - the publisher thread drains the queue (`edge.publisher`) every
-  `publish_interval_s`, sooner when a full batch is waiting, and sends the
-  heartbeat; rows leave the queue when their PUBACK arrives.
+  `publish_interval_s`, sooner when a full batch is waiting or, while a backlog
+  drains, as soon as a PUBACK frees an in-flight slot (at most `max_msgs_per_s`),
+  and sends the heartbeat; rows leave the queue when their PUBACK arrives.
 
 Pacing: the sampler waits on the `Clock` (a `ManualClock` makes it run flat out in
-simulated time); network waits (publish interval, flush) are real time, because
-sockets are.
+simulated time); network waits (publish interval, flush, the drain's token bucket)
+are real time, because sockets are.
 """
 
 from __future__ import annotations
@@ -25,16 +26,18 @@ from dataclasses import dataclass
 from importlib import metadata
 from types import TracebackType
 
+from contract.backoff import Backoff
 from contract.clock import Clock, SystemClock
-from contract.wire import DeviceState, DeviceStatus, Event, EventKind, ModelRef
-from edge.errors import EdgeError, ModelError, QueueError, SensorError
-from edge.health import Health, snapshot
+from contract.wire import Command, DeviceState, DeviceStatus, Event, EventKind, ModelRef, Topic, TopicKind
+from edge.errors import EdgeError, ModelError, QueueError, SensorError, SensorExhaustedError
+from edge.health import CpuMeter, Health, snapshot
 from edge.link import MqttLink
 from edge.publisher import Publisher, acknowledge
 from edge.queue import OutboundQueue
 from edge.runtime import OnnxModel
-from edge.sensors import SensorSource, SensorSpec, open_sensor
+from edge.sensors import PacedSource, SensorSource, SensorSpec, open_sensor
 from edge.settings import AgentSettings
+from edge.token_bucket import TokenBucket
 from edge.window import SlidingWindow
 
 log = logging.getLogger("edge.agent")
@@ -79,9 +82,16 @@ class Agent:
         clock: Clock | None = None,
         sensor: SensorSource | None = None,
         model: OnnxModel | None = None,
+        backoff: Backoff | None = None,
     ) -> None:
         self.settings = settings
         self._clock = clock or SystemClock()
+        self._backoff = backoff
+        self._cpu = CpuMeter(self._clock)
+        self._cpu_pct = 0.0
+        self.clock_offset_s: float | None = None  # see edge.health; set when a command of the cloud arrives
+        self._exhausted = threading.Event()
+        self._owns_sensor = False
         self._sensor = sensor
         self._model = model
         self._queue: OutboundQueue | None = None
@@ -113,10 +123,37 @@ class Agent:
         if self._threads or self._final is not None:
             raise RuntimeError("an agent starts once; create a new Agent to run again")
         s = self.settings
-        sensor = self._sensor or open_sensor(SensorSpec.parse(s.sensor), seed=s.seed, rate_hz=s.rate_hz, fault=s.fault)
+        self._owns_sensor = self._sensor is None
+        sensor = self._sensor or open_sensor(SensorSpec.parse(s.sensor), seed=s.seed, rate_hz=s.rate_hz,
+                                             fault=s.fault, at_eof=s.replay_at_eof)
         self._sensor = sensor
+        try:
+            queue, link = self._open(sensor)
+        except BaseException:
+            if self._owns_sensor:
+                sensor.close()
+            raise
+        # Real time, not the injected clock: the bucket paces sockets (module docstring).
+        bucket = TokenBucket(s.max_msgs_per_s, max(1.0, s.max_msgs_per_s / 5), SystemClock())
+        self._publisher = Publisher(queue, link, tenant=s.tenant, device_id=s.device_id, channels=sensor.channels,
+                                    batch_max=s.batch_max, clock=self._clock, bucket=bucket)
+        self._threads = [
+            threading.Thread(target=self._guarded, args=(loop,), name=f"{name}-{s.device_id}", daemon=True)
+            for name, loop in (("sampler", self._sample_loop), ("publisher", self._publish_loop))
+        ]
+        for thread in self._threads:
+            thread.start()
+        model = self._model.info if self._model else None
+        log.info("event=started device=%s sensor=%s rate_hz=%g model=%s state_dir=%s next_seq=%d",
+                 s.device_id, s.sensor, s.rate_hz, f"{model.id}@{model.version}" if model else "none",
+                 s.state_dir, queue.next_seq)
+
+    def _open(self, sensor: SensorSource) -> tuple[OutboundQueue, MqttLink]:
+        """Load the model, open the outbox, connect; nothing stays open if one of them fails."""
+        s = self.settings
         self._model = self._load_model(sensor)
-        self._queue = queue = OutboundQueue(s.state_dir, clock=self._clock)
+        self._queue = queue = OutboundQueue(s.state_dir, clock=self._clock, max_bytes=int(s.queue_max_mb * 2**20),
+                                            fsync=s.fsync)
         self._started_at = self._last_heartbeat = self._clock.monotonic()
         try:
             self._check_channels(queue, sensor)
@@ -126,20 +163,7 @@ class Agent:
             self._queue = self._link = None
             queue.close()
             raise
-        self._publisher = Publisher(queue, link, tenant=s.tenant, device_id=s.device_id, channels=sensor.channels,
-                                    batch_max=s.batch_max, clock=self._clock)
-        self._threads = [
-            threading.Thread(target=self._guarded, args=(self._sample_loop,), name=f"sampler-{s.device_id}",
-                             daemon=True),
-            threading.Thread(target=self._guarded, args=(self._publish_loop,), name=f"publisher-{s.device_id}",
-                             daemon=True),
-        ]
-        for thread in self._threads:
-            thread.start()
-        model = self._model.info if self._model else None
-        log.info("event=started device=%s sensor=%s rate_hz=%g model=%s state_dir=%s next_seq=%d",
-                 s.device_id, s.sensor, s.rate_hz, f"{model.id}@{model.version}" if model else "none",
-                 s.state_dir, queue.next_seq)
+        return queue, link
 
     def stop(self, flush_timeout_s: float = 10.0) -> None:
         """Stop sampling, publish what is queued (up to `flush_timeout_s`), go offline, disconnect."""
@@ -158,6 +182,8 @@ class Agent:
         self._link.close(self._state(DeviceStatus.OFFLINE))
         self._final = self.stats()
         self._queue.close()
+        if self._sensor is not None and self._owns_sensor:
+            self._sensor.close()
         self._threads = []
         log.info("event=stopped device=%s flushed=%s queue_depth=%d readings_acked=%d",
                  self.settings.device_id, flushed, self._final.queue_depth, self._final.readings_acked)
@@ -172,7 +198,7 @@ class Agent:
             self.start()
         deadline = None if duration_s is None else self._clock.monotonic() + duration_s
         try:
-            while not stop_event.wait(_RUN_POLL_S) and self._failure is None:
+            while not stop_event.wait(_RUN_POLL_S) and self._failure is None and not self._exhausted.is_set():
                 if deadline is not None and self._clock.monotonic() >= deadline:
                     break
         finally:
@@ -203,11 +229,13 @@ class Agent:
         )
 
     def health(self) -> Health:
+        """The heartbeat's health; `cpu_pct` is the use since the previous heartbeat (or the start)."""
         assert self._queue is not None
         return snapshot(
             self._queue.stats(), model_version=self._model_ref_version(),
             uptime_s=self._clock.monotonic() - self._started_at,
             reconnects=self._link.reconnects if self._link else 0, sensor_errors=self._sensor_errors,
+            cpu_pct=self._cpu_pct, state_dir=self.settings.state_dir, clock_offset_s=self.clock_offset_s,
         )
 
     def _guarded(self, loop: Callable[[], None]) -> None:
@@ -253,9 +281,21 @@ class Agent:
         return MqttLink(
             s.broker_url, f"edge-{s.tenant}-{s.device_id}",
             birth=lambda: self._state(DeviceStatus.ONLINE), will=lambda: self._state(DeviceStatus.OFFLINE),
-            on_ack=functools.partial(acknowledge, queue), max_inflight=s.max_inflight,
-            clean_session=not s.persistent_session, keepalive_s=s.keepalive_s,
+            on_ack=functools.partial(self._on_ack, queue), max_inflight=s.max_inflight,
+            clean_session=not s.persistent_session, keepalive_s=s.keepalive_s, backoff=self._backoff,
+            command_topic=str(Topic(s.tenant, s.device_id, TopicKind.COMMANDS)), on_command=self._on_command,
         )
+
+    def _on_command(self, command: Command) -> None:
+        """On the link's thread. Commands are not acted on yet; each one measures the clock offset."""
+        self.clock_offset_s = self._clock.time() - command.ts
+        log.info("event=command name=%s message_id=%s clock_offset_s=%.3f detail=%r", command.name,
+                 command.message_id, self.clock_offset_s, "not acted on by this agent version")
+
+    def _on_ack(self, queue: OutboundQueue, token: object) -> None:
+        acknowledge(queue, token)
+        if self._publisher is not None and self._publisher.backlogged:
+            self._wake.set()  # a slot is free and more is waiting: do not sit out the publish interval
 
     def _state(self, status: DeviceStatus) -> DeviceState:
         model = self._model.info if self._model else None
@@ -272,7 +312,9 @@ class Agent:
     # -- sampler thread ----------------------------------------------------------------------
 
     def _sample_loop(self) -> None:
-        period = 1.0 / self.settings.rate_hz
+        sensor = self._sensor
+        # A replay keeps its file's pace (times its speed-up); other sources are sampled at rate_hz.
+        period = sensor.period_s if isinstance(sensor, PacedSource) else 1.0 / self.settings.rate_hz
         next_at = self._clock.monotonic()
         while not self._stop_sampling.is_set():
             self._sample_once()
@@ -287,6 +329,11 @@ class Agent:
         assert self._sensor is not None and self._queue is not None
         try:
             values = self._sensor.read()
+        except SensorExhaustedError as exc:
+            log.info("event=sensor_exhausted detail=%r", str(exc))
+            self._exhausted.set()
+            self._stop_sampling.set()
+            return
         except SensorError as exc:
             self._sensor_errors += 1
             if self._sensor_errors == 1 or self._sensor_errors % 100 == 0:
@@ -341,12 +388,14 @@ class Agent:
     def _publish_loop(self) -> None:
         publisher = self._publisher
         assert publisher is not None
+        retry_in: float | None = None  # when the drain's rate bound allows the next message
         while not self._stop_publishing.is_set():
             flushing = self._flushing.is_set()
-            self._wake.wait(_FLUSH_POLL_S if flushing else self.settings.publish_interval_s)
+            timeout = _FLUSH_POLL_S if flushing else self.settings.publish_interval_s
+            self._wake.wait(timeout if retry_in is None else min(timeout, retry_in))
             self._wake.clear()
             self._maybe_heartbeat()
-            publisher.drain()
+            retry_in = publisher.drain()
             if flushing and publisher.is_drained():
                 self._drained.set()
 
@@ -356,4 +405,5 @@ class Agent:
         if now - self._last_heartbeat < self.settings.heartbeat_s or not self._link.connected:
             return
         self._last_heartbeat = now
+        self._cpu_pct = self._cpu.percent()
         self._link.publish(self._state(DeviceStatus.ONLINE), retain=True, force=True)

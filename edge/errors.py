@@ -3,6 +3,7 @@
     EdgeError
     ├── ConfigError        settings or CLI options are invalid (the message says which)
     ├── SensorError        a sensor source cannot be opened or read
+    │   └── SensorExhaustedError  a finite source (a replay that does not loop) has no more readings
     ├── ModelError         a model cannot be loaded, does not fit the sensors, or fails to score
     ├── QueueError         the local durable queue cannot be opened or written
     └── LinkError          the MQTT link cannot be configured (connection loss is retried, not raised)
@@ -19,6 +20,10 @@ class ConfigError(EdgeError):
 
 class SensorError(EdgeError):
     """Raised when a sensor source cannot be opened or read."""
+
+
+class SensorExhaustedError(SensorError):
+    """Raised by a finite source at its end (a replay with `--replay-at-eof stop`): the agent stops."""
 
 
 class ModelError(EdgeError):

@@ -1,11 +1,26 @@
-"""The agent's health, as the heartbeat reports it in DeviceState.health (retained on the state topic)."""
+"""The agent's health, as the heartbeat reports it in DeviceState.health (retained on the state topic).
+
+Besides the outbox counters: `cpu_pct` (% of one core used by the whole process,
+all threads, since the previous heartbeat, from `os.times()`), `rss_mb` (resident
+memory now, /proc), `disk_free_mb` (free space of the state directory's file
+system, what the outbox can still grow into), `queue_mb` (the outbox's pages in
+use, what the disk budget counts) and `model_version`.
+
+`clock_offset_s` is the agent's clock minus the cloud's. MQTT 3.1.1 has no time
+service, so it is only known from a timestamped message of the cloud: it is the
+agent's time when the last command arrived minus that command's `ts`, which also
+includes the one-way delivery delay (an upper bound of the true offset, close to
+it on a healthy link). Before any command arrived it is omitted, not reported as 0.
+"""
 
 from __future__ import annotations
 
 import os
 import resource
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
+from contract.clock import Clock
 from edge.queue import QueueStats
 
 
@@ -25,13 +40,32 @@ class Health:
     uptime_s: float
     reconnects: int
     sensor_errors: int
+    cpu_pct: float = 0.0
+    disk_free_mb: float = 0.0
+    queue_mb: float = 0.0
+    clock_offset_s: float | None = None
 
     def as_dict(self) -> dict[str, float | int | str]:
-        return {k: v for k, v in asdict(self).items() if not isinstance(v, bool)}
+        return {k: v for k, v in asdict(self).items() if v is not None and not isinstance(v, bool)}
+
+
+class CpuMeter:
+    """The process's CPU use between two calls of `percent()`, in % of one core."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._wall, self._cpu = clock.monotonic(), cpu_seconds()
+
+    def percent(self) -> float:
+        wall, cpu = self._clock.monotonic(), cpu_seconds()
+        elapsed, used = wall - self._wall, cpu - self._cpu
+        self._wall, self._cpu = wall, cpu
+        return round(100.0 * used / elapsed, 2) if elapsed > 0 else 0.0
 
 
 def snapshot(
-    stats: QueueStats, *, model_version: str, uptime_s: float, reconnects: int, sensor_errors: int
+    stats: QueueStats, *, model_version: str, uptime_s: float, reconnects: int, sensor_errors: int,
+    cpu_pct: float = 0.0, state_dir: Path | None = None, clock_offset_s: float | None = None,
 ) -> Health:
     """Health from the queue's stats and the agent's own counters."""
     return Health(
@@ -47,7 +81,26 @@ def snapshot(
         uptime_s=round(uptime_s, 1),
         reconnects=reconnects,
         sensor_errors=sensor_errors,
+        cpu_pct=cpu_pct,
+        disk_free_mb=round(disk_free_bytes(state_dir) / 2**20, 1) if state_dir is not None else 0.0,
+        queue_mb=round(stats.used_bytes / 2**20, 3),
+        clock_offset_s=None if clock_offset_s is None else round(clock_offset_s, 3),
     )
+
+
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process so far (all threads)."""
+    times = os.times()
+    return times.user + times.system
+
+
+def disk_free_bytes(path: Path) -> int:
+    """Bytes an unprivileged process may still write on `path`'s file system (0 if unknown)."""
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return 0
+    return st.f_bavail * st.f_frsize
 
 
 def rss_bytes() -> int:

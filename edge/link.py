@@ -21,6 +21,10 @@ seq) and by event message_id. The number in flight is bounded (`max_inflight`).
 Presence: the last will is a retained DeviceState(offline), registered afresh at
 each connect; a retained birth DeviceState(online) is published on every connect;
 `close()` publishes offline itself, since a clean DISCONNECT suppresses the will.
+
+Commands: given a `command_topic`, the link subscribes to it (QoS 1) at every
+connect and hands each valid `Command` to `on_command` on its loop thread; an
+invalid one is logged with the reason and skipped.
 """
 
 from __future__ import annotations
@@ -34,7 +38,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from contract.backoff import Backoff
-from contract.wire import DeviceState, Message, encode, topic_of
+from contract.errors import ProtocolError
+from contract.wire import Command, DeviceState, Message, decode, encode, topic_of
 from edge.errors import LinkError
 from edge.settings import parse_broker_url
 
@@ -59,27 +64,25 @@ class MqttLink:
         max_inflight: int = 20,
         clean_session: bool = True,
         keepalive_s: int = 30,
+        command_topic: str | None = None,
+        on_command: Callable[[Command], None] | None = None,
     ) -> None:
         self.url = url
         self._host, self._port = parse_broker_url(url)
         self._birth, self._will, self._on_ack = birth, will, on_ack
         self._backoff = backoff or Backoff(base_s=0.5, cap_s=30.0)
         self.max_inflight = max_inflight
-        self._client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=clean_session,
-            protocol=mqtt.MQTTv311,
-        )
-        self._client.max_inflight_messages_set(max_inflight + _STATE_HEADROOM)
-        self._client.on_connect = self._handle_connect
-        self._client.on_disconnect = self._handle_disconnect
-        self._client.on_publish = self._handle_publish
-        self._client.on_socket_register_write = _ignore_socket
-        self._client.on_socket_unregister_write = _ignore_socket
+        self._client = client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                                            clean_session=clean_session, protocol=mqtt.MQTTv311)
+        client.max_inflight_messages_set(max_inflight + _STATE_HEADROOM)
+        self._command_topic, self._on_command = command_topic, on_command
+        client.on_connect, client.on_disconnect = self._handle_connect, self._handle_disconnect
+        client.on_publish, client.on_message = self._handle_publish, self._handle_message
+        client.on_socket_register_write = client.on_socket_unregister_write = _ignore_socket
         # Only records where to connect; every attempt, the first included, is a reconnect() in our loop.
         self._client.connect_async(self._host, self._port, keepalive=keepalive_s)
         self._client_id = client_id
-        self._connected = threading.Event()
-        self._closing = threading.Event()
+        self._connected, self._closing = threading.Event(), threading.Event()
         self._pending: dict[int, object | None] = {}  # mid -> token of a message awaiting PUBACK
         self._early: set[int] = set()  # PUBACKs that beat publish() returning its mid
         self._cond = threading.Condition()
@@ -209,9 +212,20 @@ class MqttLink:
         self._connected.set()
         log.info("event=connected broker=%s session_present=%s", self.url, flags.session_present)
         self.publish(self._birth(), retain=True, force=True)
+        if self._command_topic is not None:
+            client.subscribe(self._command_topic, qos=1)
 
     def _handle_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         self._connected.clear()
+
+    def _handle_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        try:
+            command = decode(msg.topic, bytes(msg.payload))
+        except ProtocolError as exc:
+            log.warning("event=command_refused topic=%s reason=%r", msg.topic, str(exc))
+            return
+        if isinstance(command, Command) and self._on_command is not None:
+            self._on_command(command)
 
     def _handle_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, props: Any) -> None:
         # Runs on the loop thread with paho's message lock held: never call back into paho from here.

@@ -1,7 +1,9 @@
 """Draining the outbox into the MQTT link: events first, then telemetry batches, within the in-flight bound.
 
-Events go first because they are few and are what a planner acts on; a backlog of
-telemetry after an outage must not delay them. Rows stay in the queue until their
+Events (and usage) go first because they are few and are what a planner acts on; a
+backlog of telemetry after an outage must not delay them. Telemetry goes oldest
+first. Every message takes a token of `edge.token_bucket` (the drain rate bound),
+so a long backlog drains at `max_msgs_per_s` and does not flood the broker. Rows stay in the queue until their
 PUBACK (`acknowledge`); the cursors only remember what this run already handed to
 the link, so nothing is sent twice by us while paho re-sends what was in flight
 across a reconnect. A new run starts with fresh cursors and re-sends every row still
@@ -18,6 +20,7 @@ from contract.wire import MAX_PAYLOAD_BYTES, ChannelRef, Reading, TelemetryBatch
 from edge.errors import QueueError
 from edge.link import MqttLink
 from edge.queue import EventToken, OutboundQueue, QueuedReading, ReadingsToken
+from edge.token_bucket import TokenBucket
 
 log = logging.getLogger("edge.publisher")
 
@@ -35,27 +38,45 @@ class Publisher:
         channels: tuple[Channel, ...],
         batch_max: int,
         clock: Clock,
+        bucket: TokenBucket | None = None,
     ) -> None:
         self._queue, self._link, self._clock = queue, link, clock
+        self._bucket = bucket
         self._tenant, self._device_id = tenant, device_id
         self._channels = tuple(ChannelRef(c.name, c.unit) for c in channels)
         self._batch_max = batch_max
+        self.backlogged = False  # the last drain stopped at the in-flight bound with rows left
         self._seq_cursor = 0  # highest reading seq handed to the link in this run
         self._event_cursor = 0  # highest event row handed to the link in this run
 
-    def drain(self) -> None:
-        """Hand the link as much as its in-flight bound takes."""
+    def drain(self) -> float | None:
+        """Hand the link as much as its in-flight bound and the rate take.
+
+        Returns the seconds until the rate allows the next message when the rate was
+        what stopped it (call again then), else None (wait for an ack or new rows).
+        """
+        self.backlogged = False
         while self._link.capacity() > 0:
-            events = self._queue.peek_events(self._link.capacity(), after_row=self._event_cursor)
-            for event in events:
-                if not self._link.publish_raw(event.topic, event.payload, token=EventToken(event.row_id)):
-                    return
-                self._event_cursor = event.row_id
-            if self._link.capacity() <= 0:
-                return
-            batch = self._queue.peek_batch(self._batch_max, after_seq=self._seq_cursor)
-            if not batch or not self._send_batch(batch):
-                return
+            if self._bucket is not None and (wait := self._bucket.wait_s()) > 0:
+                return wait
+            if not self._send_one():
+                return None
+            if self._bucket is not None:
+                self._bucket.take()
+        self.backlogged = True  # the in-flight bound stopped it: the next PUBACK may send more
+        return None
+
+    def _send_one(self) -> bool:
+        """Hand the link the oldest unsent event, else the next telemetry batch; False if none was sent."""
+        events = self._queue.peek_events(1, after_row=self._event_cursor)
+        if events:
+            event = events[0]
+            if not self._link.publish_raw(event.topic, event.payload, token=EventToken(event.row_id)):
+                return False
+            self._event_cursor = event.row_id
+            return True
+        batch = self._queue.peek_batch(self._batch_max, after_seq=self._seq_cursor)
+        return bool(batch) and self._send_batch(batch)
 
     def is_drained(self) -> bool:
         """Nothing queued and nothing in flight."""
@@ -71,6 +92,7 @@ class Publisher:
             if len(batch) == 1 or len(payload) <= MAX_PAYLOAD_BYTES:
                 break
             batch = batch[: len(batch) // 2]  # many wide readings: send fewer per message
+        self._queue.note_handed(batch[-1].seq)  # before publishing: the ack may come back at once
         if not self._link.publish_raw(topic_of(msg), payload, token=ReadingsToken(batch[0].seq, batch[-1].seq)):
             return False
         self._seq_cursor = batch[-1].seq

@@ -1,22 +1,36 @@
-"""The durable outbound queue (outbox): readings and events wait here until the broker has them.
+"""The durable outbound queue (outbox): readings, events and usage wait here until the broker has them.
 
 Every reading and event is written here before it is sent, and removed only when
 the broker acknowledged it (QoS 1 PUBACK), so a crash, a reboot or a week without
 network loses nothing that was sampled. One SQLite file per device state directory.
 
-Durability trade-off: WAL journal with `synchronous=NORMAL`. A commit appends to the
-WAL without fsync, which costs microseconds instead of milliseconds (a Pi's SD card
-fsyncs in 5-50 ms, and we commit once per reading). A crash of the process loses
-nothing (the OS has the pages); a power cut can lose the last commits (up to the
-last WAL fsync at checkpoint) but never corrupts the file. What must not roll back
-after a power cut is the reading sequence number: a reused `seq` would be taken by
-the cloud as a duplicate of a reading it already stored and silently discarded. So
-seqs are reserved in blocks of `SEQ_BLOCK` with a fully synced commit, and after an
-unclean shutdown numbering resumes above the reserved block (leaving a visible gap,
-which is the truth: readings were lost) instead of after the last surviving row.
+Lanes: readings are the `telemetry` lane (0) and may be thinned when the disk
+budget is exceeded (`edge.budget`: oldest first, and the count is kept in
+`dropped`); rows of the `events` table are the `event` (1) and `usage` (2) lanes
+and are never dropped.
 
-Schema version 1 already has a `lane` column (0 = normal) on both tables so priority
-lanes and disk budgets can be added without migrating rows.
+Durability (`fsync`, setting `--fsync normal|full`), always a WAL journal:
+
+- `normal` (default): `synchronous=NORMAL`. A commit appends to the WAL without
+  fsync, which costs microseconds instead of milliseconds (a Pi's SD card fsyncs
+  in 5-50 ms, and we commit once per reading). A crash of the process loses
+  nothing (the OS has the pages); a power cut can lose the last commits (those
+  since the last WAL fsync, at checkpoint) but never corrupts the file.
+- `full`: `synchronous=FULL`. Every commit is fsynced: nothing committed is lost
+  even at a power cut, at the price of one fsync per reading (a few hundred
+  readings/s at most on an SD card, and its wear).
+
+What must not roll back after a power cut is the reading sequence number: a reused
+`seq` would be taken by the cloud as a duplicate of a reading it already stored and
+silently discarded. So seqs are reserved in blocks of `SEQ_BLOCK` with a fully
+synced commit. After an unclean stop numbering resumes exactly after the last
+stored reading when no commit can have been lost (the same boot, so the OS had
+every page, or the previous run used `full`), and above the reserved block
+otherwise (a reboot after a crash under `normal`), leaving a visible gap, which is
+the truth: readings were lost.
+
+The WAL file is capped at `WAL_LIMIT_BYTES` after each checkpoint; the disk budget
+(`edge.budget`) counts the database pages in use.
 
 Only one agent may own a state directory: the queue holds an exclusive `flock` on
 `agent.lock` while open. `read_stats` reads a queue without owning it (for
@@ -26,26 +40,33 @@ Only one agent may own a state directory: the queue holds an exclusive `flock` o
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
+import logging
 import math
-import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO
 
 from contract.clock import Clock, SystemClock
 from contract.wire import Event, encode, topic_of
+from edge.budget import MIN_BUDGET_BYTES, DiskBudget
 from edge.errors import QueueError
+from edge.state_lock import acquire_lock, is_locked
+
+__all__ = ["OutboundQueue", "QueueStats", "is_locked", "read_stats"]
+
+log = logging.getLogger("edge.queue")
 
 DB_NAME = "queue.sqlite3"
-LOCK_NAME = "agent.lock"
 SCHEMA_VERSION = 1
 SEQ_BLOCK = 1000
-LANE_NORMAL = 0
+LANE_TELEMETRY = 0  # raw readings: may be thinned when over the disk budget
+LANE_EVENT = 1  # anomaly / RUL events: never dropped
+LANE_USAGE = 2  # usage counters (billing): never dropped
+FSYNC_MODES = {"normal": "NORMAL", "full": "FULL"}
+WAL_LIMIT_BYTES = 4 * 2**20
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS readings (
@@ -66,7 +87,7 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value);
 """
 _COUNTERS = ("last_seq", "seq_reserved", "readings_sampled", "readings_acked", "events_sampled", "events_acked",
-             "dropped")
+             "dropped", "thinned_through")
 
 
 @dataclass(frozen=True)
@@ -117,6 +138,7 @@ class QueueStats:
     last_seq: int
     model_id: str
     model_version: str
+    used_bytes: int = 0
 
     @property
     def depth(self) -> int:
@@ -126,18 +148,30 @@ class QueueStats:
 class OutboundQueue:
     """The per-device outbox in `state_dir`; safe to share between the agent's threads."""
 
-    def __init__(self, state_dir: Path | str, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self, state_dir: Path | str, *, clock: Clock | None = None, max_bytes: int | None = None,
+        fsync: str = "normal",
+    ) -> None:
+        """`max_bytes`: the disk budget (None: unbounded); `fsync`: `normal` or `full` (module docstring)."""
+        if fsync not in FSYNC_MODES:
+            raise QueueError(f"fsync must be one of {', '.join(FSYNC_MODES)}, got {fsync!r}")
+        if max_bytes is not None and max_bytes < MIN_BUDGET_BYTES:
+            raise QueueError(f"a disk budget below {MIN_BUDGET_BYTES} bytes cannot hold the queue, got {max_bytes}")
         self.state_dir = Path(state_dir)
         self._clock = clock or SystemClock()
         self._lock = threading.Lock()
         self._unsaved_dropped = 0
+        self._synchronous = FSYNC_MODES[fsync]
+        self._budget = None if max_bytes is None else DiskBudget(max_bytes)
+        self._handed_through = 0  # readings up to here are in flight: the budget leaves them alone
+        self._over_budget_logged = False
         try:
             self.state_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise QueueError(f"cannot create state directory {self.state_dir}: {exc.strerror}") from exc
-        self._lockfile = _acquire_lock(self.state_dir / LOCK_NAME)
+        self._lockfile = acquire_lock(self.state_dir)
         try:
-            self._conn = _connect(self.state_dir / DB_NAME)
+            self._conn = _connect(self.state_dir / DB_NAME, self._synchronous)
             with self._translate("open"):
                 self._next_seq = self._recover_seq()
         except BaseException:
@@ -160,19 +194,33 @@ class OutboundQueue:
                 self._reserve(seq)
             with self._conn:
                 self._conn.execute("INSERT INTO readings (seq, ts, vals, lane) VALUES (?, ?, ?, ?)",
-                                   (seq, ts, vals, LANE_NORMAL))
+                                   (seq, ts, vals, LANE_TELEMETRY))
                 self._conn.execute("UPDATE meta SET value = ? WHERE key = 'last_seq'", (seq,))
                 self._bump("readings_sampled", 1)
+                self._keep_budget(seq, len(vals))
             self._next_seq = seq + 1
 
     def put_event(self, event: Event) -> None:
-        """Store an event with its final payload; enqueuing the same message_id twice stores it once."""
-        with self._lock, self._translate("store an event"), self._conn:
+        """Store an event (lane `event`) with its final payload; the same message_id twice is stored once."""
+        self.put_message(topic_of(event), encode(event), message_id=event.message_id, seq=event.seq, ts=event.ts,
+                         lane=LANE_EVENT)
+
+    def put_message(self, topic: str, payload: bytes, *, message_id: str, seq: int, ts: float, lane: int) -> None:
+        """Store an encoded message of a never-dropped lane (`LANE_EVENT`, `LANE_USAGE`), sent byte for byte."""
+        if lane not in (LANE_EVENT, LANE_USAGE):
+            raise QueueError(f"lane {lane} is not a message lane (event={LANE_EVENT}, usage={LANE_USAGE})")
+        with self._lock, self._translate("store a message"), self._conn:
             cur = self._conn.execute(
                 "INSERT OR IGNORE INTO events (message_id, seq, ts, topic, payload, lane) VALUES (?, ?, ?, ?, ?, ?)",
-                (event.message_id, event.seq, event.ts, topic_of(event), encode(event), LANE_NORMAL),
+                (message_id, seq, ts, topic, payload, lane),
             )
             self._bump("events_sampled", cur.rowcount)
+            self._keep_budget(self._next_seq - 1, len(payload) + len(topic))
+
+    def note_handed(self, last_seq: int) -> None:
+        """The publisher handed readings up to `last_seq` to the link: the budget must not drop them now."""
+        with self._lock:
+            self._handed_through = max(self._handed_through, last_seq)
 
     def peek_batch(self, max_readings: int, after_seq: int = -1) -> tuple[QueuedReading, ...]:
         """Up to `max_readings` unacknowledged readings with seq > `after_seq`, oldest first."""
@@ -245,14 +293,37 @@ class OutboundQueue:
             finally:
                 self._lockfile.close()
 
+    def _keep_budget(self, newest_seq: int, wrote: int) -> None:
+        """Inside the writing transaction: shed telemetry while over budget (module `edge.budget`)."""
+        if self._budget is None:
+            return
+        dropped = self._budget.enforce(self._conn, floor_seq=self._handed_through, newest_seq=newest_seq,
+                                       wrote=wrote)
+        if dropped:
+            self._bump("dropped", dropped)
+            log.warning("event=telemetry_thinned dropped=%d budget_bytes=%d", dropped, self._budget.max_bytes)
+        over = self._budget.exceeded
+        if over and not self._over_budget_logged:
+            log.error("event=over_budget detail=%r budget_bytes=%d", "only events, usage and in-flight readings "
+                      "are left; they are kept", self._budget.max_bytes)
+        self._over_budget_logged = over
+
     def _recover_seq(self) -> int:
         meta = dict(self._conn.execute("SELECT key, value FROM meta").fetchall())
         last_seq, reserved = int(meta["last_seq"]), int(meta["seq_reserved"])
-        # After an unclean stop the newest commits may be gone, but never a reserved block.
-        next_seq = last_seq + 1 if int(meta["clean_shutdown"]) else max(last_seq, reserved) + 1
+        boot = _boot_id()
+        # An unclean stop lost no commit if the OS kept its pages (same boot) or every commit was
+        # fsynced (FULL); otherwise the newest commits may be gone, but never a reserved block.
+        exact = (int(meta["clean_shutdown"]) or (boot and meta.get("boot_id") == boot)
+                 or meta.get("synchronous") == "FULL")
+        next_seq = last_seq + 1 if exact else max(last_seq, reserved) + 1
         with self._conn:
             self._conn.execute("UPDATE meta SET value = 0 WHERE key = 'clean_shutdown'")
             self._conn.execute("UPDATE meta SET value = ? WHERE key = 'last_seq'", (next_seq - 1,))
+            self._conn.executemany(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [("boot_id", boot), ("synchronous", self._synchronous)],
+            )
         self._reserved = next_seq - 1
         self._reserve(next_seq)
         return next_seq
@@ -265,7 +336,7 @@ class OutboundQueue:
             with self._conn:
                 self._conn.execute("UPDATE meta SET value = ? WHERE key = 'seq_reserved'", (self._reserved,))
         finally:
-            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute(f"PRAGMA synchronous={self._synchronous}")
 
     def _bump(self, counter: str, by: int) -> None:
         self._conn.execute("UPDATE meta SET value = value + ? WHERE key = ?", (by, counter))
@@ -293,25 +364,20 @@ def read_stats(state_dir: Path | str, *, clock: Clock | None = None) -> QueueSta
         raise QueueError(f"cannot read the queue at {path}: {exc}") from exc
 
 
-def is_locked(state_dir: Path | str) -> bool:
-    """True while an agent owns `state_dir`."""
-    path = Path(state_dir) / LOCK_NAME
-    if not path.exists():
-        return False
-    with path.open("a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        return False
+def _boot_id() -> str:
+    """This boot's id (Linux); "" where unknown, which never counts as the same boot."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
     try:
         conn = sqlite3.connect(path, check_same_thread=False, timeout=10.0)
         conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(f"PRAGMA synchronous={synchronous}")
+        conn.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
         version = int(conn.execute("PRAGMA user_version").fetchone()[0])
         if version > SCHEMA_VERSION:
             conn.close()
@@ -328,23 +394,6 @@ def _connect(path: Path) -> sqlite3.Connection:
         return conn
     except sqlite3.Error as exc:
         raise QueueError(f"cannot open the outbound queue {path}: {exc}") from exc
-
-
-def _acquire_lock(path: Path) -> IO[str]:
-    try:
-        handle = path.open("a")
-    except OSError as exc:
-        raise QueueError(f"cannot create {path}: {exc.strerror}") from exc
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        raise QueueError(
-            f"another agent already runs with state directory {path.parent}; stop it or pass another --state-dir"
-        ) from None
-    handle.write(f"{os.getpid()}\n")
-    handle.flush()
-    return handle
 
 
 def _stats(conn: sqlite3.Connection, now: float) -> QueueStats:
@@ -364,4 +413,5 @@ def _stats(conn: sqlite3.Connection, now: float) -> QueueStats:
         last_seq=int(meta.get("last_seq", 0)),
         model_id=str(meta.get("info.model_id", "")),
         model_version=str(meta.get("info.model_version", "")),
+        used_bytes=DiskBudget(0).used_bytes(conn),
     )

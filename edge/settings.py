@@ -18,7 +18,9 @@ from urllib.parse import urlsplit
 
 from contract.errors import ProtocolError
 from contract.wire import MAX_BATCH_READINGS, Topic, TopicKind
+from edge.budget import MIN_BUDGET_BYTES
 from edge.errors import ConfigError
+from edge.queue import FSYNC_MODES
 from edge.sensors.registry import parse_fault
 from edge.sensors.spec import SensorSpec
 
@@ -53,6 +55,10 @@ class AgentSettings:
     connect_timeout_s: float = 10.0
     persistent_session: bool = False
     keepalive_s: int = 30
+    queue_max_mb: float = 256.0  # the outbox's disk budget (edge.budget: telemetry thinned beyond it)
+    fsync: str = "normal"  # "normal" or "full": see edge.queue for the trade-off
+    max_msgs_per_s: float = 100.0  # drain pace (edge.token_bucket): 100 batches of 100 = 10,000 readings/s
+    replay_at_eof: str = "loop"  # a replay: sensor at the end of its file: "loop" again or "stop" the agent
 
     def __post_init__(self) -> None:
         _check_ids(self.tenant, self.device_id)
@@ -63,6 +69,10 @@ class AgentSettings:
         _check_range("publish_interval_s", self.publish_interval_s, 0.0, 3600.0, "--publish-interval")
         _check_range("heartbeat_s", self.heartbeat_s, 0.0, 86400.0, "--heartbeat")
         _check_range("connect_timeout_s", self.connect_timeout_s, 0.0, 3600.0, "--connect-timeout")
+        _check_range("queue_max_mb", self.queue_max_mb, MIN_BUDGET_BYTES / 2**20 - 1e-9, 1e6, "--queue-max-mb")
+        _check_range("max_msgs_per_s", self.max_msgs_per_s, 0.0, 1e5, "--max-msgs-per-s")
+        _check_choice("fsync", self.fsync, tuple(FSYNC_MODES), "--fsync")
+        _check_choice("replay_at_eof", self.replay_at_eof, ("loop", "stop"), "--replay-at-eof")
         for name, value, top in (("batch_max", self.batch_max, MAX_BATCH_READINGS), ("hop", self.hop, 100_000),
                                  ("max_inflight", self.max_inflight, 1000), ("keepalive_s", self.keepalive_s, 3600)):
             if not 1 <= value <= top:
@@ -158,6 +168,11 @@ def _check_range(name: str, value: float, low: float, high: float, option: str) 
         raise ConfigError(f"{name} ({option}) must be above {low:g} and at most {high:g}, got {value}")
 
 
+def _check_choice(name: str, value: str, allowed: tuple[str, ...], option: str) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{name} ({option}) must be one of {', '.join(allowed)}, got {value!r}")
+
+
 def _from_env(name: str, raw: str) -> Any:
     converters: dict[str, Callable[[str], Any]] = {
         "int": int, "float": float, "bool": _parse_bool, "str": str,
@@ -181,5 +196,5 @@ def _parse_bool(raw: str) -> bool:
 _FIELD_KINDS: dict[str, str] = {
     "rate_hz": "float", "publish_interval_s": "float", "heartbeat_s": "float", "connect_timeout_s": "float",
     "seed": "int", "batch_max": "int", "hop": "int", "max_inflight": "int", "keepalive_s": "int",
-    "persistent_session": "bool",
+    "persistent_session": "bool", "queue_max_mb": "float", "max_msgs_per_s": "float",
 }

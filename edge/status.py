@@ -1,4 +1,11 @@
-"""`python -m edge status`: what a device's outbox says, read from disk (agent running or not)."""
+"""`python -m edge status`: what a device's outbox says, read from disk (agent running or not).
+
+`dropped` counts readings the agent could not keep: telemetry thinned over the disk
+budget (`edge.budget`) and readings whose write failed. `queue_mb` is what the disk
+budget counts. Counters are lifetime totals of the state directory, so
+`readings_sampled == readings_acked + reading_depth + dropped`, except that a
+reading whose write failed counts in `dropped` without having been sampled.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +32,7 @@ def status_report(device_id: str, state_dir: Path, *, clock: Clock | None = None
         "event_depth": stats.event_depth,
         "oldest_unsent_s": round(stats.oldest_age_s, 3),
         "dropped": stats.dropped,
+        "queue_mb": round(stats.used_bytes / 2**20, 3),
         "last_seq": stats.last_seq,
         "model_id": stats.model_id,
         "model_version": stats.model_version,

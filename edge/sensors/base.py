@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from contract.channels import Channel
 
@@ -21,3 +21,15 @@ class SensorSource(Protocol):
     def channels(self) -> tuple[Channel, ...]: ...
 
     def read(self) -> tuple[float | None, ...]: ...
+
+    def close(self) -> None:
+        """Release what the source holds (a file); the agent calls it once, at stop."""
+        ...
+
+
+@runtime_checkable
+class PacedSource(SensorSource, Protocol):
+    """A source with its own pace (a recording replayed): the agent samples it every `period_s`."""
+
+    @property
+    def period_s(self) -> float: ...

@@ -1,4 +1,4 @@
-"""Open the sensor source a `SensorSpec` names."""
+"""Open the sensor source a `SensorSpec` names: one opener per scheme."""
 
 from __future__ import annotations
 
@@ -19,10 +19,34 @@ def parse_fault(text: str | None) -> FaultSpec | None:
         raise ConfigError(f"--fault: {exc}") from exc
 
 
-def open_sensor(spec: SensorSpec, *, seed: int, rate_hz: float, fault: str | None = None) -> SensorSource:
-    """The source for `spec`; a simulated one advances 1 / `rate_hz` simulated seconds per read."""
-    if spec.scheme != "sim":
-        raise ConfigError(f"no driver for sensor scheme {spec.scheme!r}")
+def open_sensor(
+    spec: SensorSpec, *, seed: int, rate_hz: float, fault: str | None = None, at_eof: str = "loop"
+) -> SensorSource:
+    """The source for `spec`; a simulated one advances 1 / `rate_hz` simulated seconds per read.
+
+    `at_eof` (`loop` or `stop`) is what a replay does at the end of its file.
+    """
+    if spec.scheme == "sim":
+        return _open_simulated(spec, seed, rate_hz, fault)
+    if parse_fault(fault) is not None:
+        raise ConfigError(f"--fault applies to simulated sensors only, not to {spec.scheme}:")
+    # Imported on demand: a device uses one kind of source.
+    if spec.scheme == "replay":
+        from edge.sensors.replay import ReplaySensor
+
+        return ReplaySensor.open(spec.argument, loop=at_eof == "loop")
+    if spec.scheme == "command":
+        from edge.sensors.command import CommandSensor
+
+        return CommandSensor.open(spec.argument)
+    if spec.scheme == "sysfs":
+        from edge.sensors.sysfs import SysfsSensor
+
+        return SysfsSensor.open(spec.argument)
+    raise ConfigError(f"no driver for sensor scheme {spec.scheme!r}")
+
+
+def _open_simulated(spec: SensorSpec, seed: int, rate_hz: float, fault: str | None) -> SensorSource:
     fault_spec = parse_fault(fault)
     try:
         simulator = _simulator(spec.asset_kind, seed, fault_spec)

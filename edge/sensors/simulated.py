@@ -36,6 +36,9 @@ class SimulatedSensor:
     def channels(self) -> tuple[Channel, ...]:
         return tuple(self._sim.channels)
 
+    def close(self) -> None:
+        """Nothing to release."""
+
     def read(self) -> tuple[float | None, ...]:
         try:
             values = self._sim.step(self._dt_s)

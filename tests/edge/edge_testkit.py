@@ -16,7 +16,7 @@ from onnx import TensorProto, helper
 from paho.mqtt.enums import CallbackAPIVersion
 
 from contract.channels import PUMP_CHANNELS, Channel
-from contract.wire import TOPIC_ROOT, DeviceState, Event, Message, TelemetryBatch, decode
+from contract.wire import TOPIC_ROOT, DeviceState, Event, Message, TelemetryBatch, decode, encode, topic_of
 from edge.runtime import METADATA_KEY
 from edge.settings import parse_broker_url
 
@@ -131,6 +131,10 @@ class Observer:
             return
         with self._lock:
             (self.retained if msg.retain else self.messages).append(decoded)
+
+    def publish(self, msg: Message) -> None:
+        """Publish as the cloud would (QoS 1) and wait until the broker has it."""
+        self._client.publish(topic_of(msg), encode(msg), qos=1).wait_for_publish(5)
 
     def all(self) -> list[Message]:
         with self._lock:

@@ -12,7 +12,7 @@ from edge_testkit import Observer, build_model, wait_until
 from cloud.broker import MosquittoBroker, free_port
 from contract.channels import PUMP_CHANNELS, TURBOFAN_CHANNELS
 from contract.clock import ManualClock
-from contract.wire import DeviceStatus
+from contract.wire import Command, DeviceStatus
 from edge.agent import Agent
 from edge.errors import LinkError, ModelError
 from edge.queue import read_stats
@@ -60,8 +60,12 @@ def test_birth_heartbeat_and_offline_state_are_published(
     assert states[0].agent_version
     heartbeats = [s for s in states if s.status is DeviceStatus.ONLINE and s.health.get("readings_sampled")]
     assert heartbeats, "no heartbeat with health"
-    assert {"queue_depth", "oldest_unsent_s", "readings_sampled", "readings_acked", "rss_mb"} <= set(
-        heartbeats[-1].health)
+    health = heartbeats[-1].health
+    assert {"queue_depth", "oldest_unsent_s", "readings_sampled", "readings_acked", "rss_mb", "cpu_pct",
+            "disk_free_mb", "queue_mb", "model_version", "dropped"} <= set(health)
+    assert 0 <= float(health["cpu_pct"]) < 400 and float(health["disk_free_mb"]) > 0
+    assert float(health["queue_mb"]) > 0 and 5 < float(health["rss_mb"]) < 1000
+    assert "clock_offset_s" not in health  # no command from the cloud yet: unknown, so not reported
     assert states[-1].status is DeviceStatus.OFFLINE
     late = Observer(observer_url(fast_settings), client_id="late")  # the retained state says offline
     try:
@@ -69,6 +73,27 @@ def test_birth_heartbeat_and_offline_state_are_published(
         assert late.states("pump-001")[-1].status is DeviceStatus.OFFLINE
     finally:
         late.close()
+
+
+def test_a_command_from_the_cloud_gives_the_clock_offset(
+    fast_settings: Settings, observe: Callable[..., Observer]
+) -> None:
+    observer = observe()
+    agent = Agent(fast_settings(heartbeat_s=0.2))
+    agent.start()
+    try:
+        def send_command() -> bool:
+            # The cloud's clock is 5 s behind the agent's: the command's ts says so. Sent until it
+            # arrives, since the agent's subscription may not be in place yet (commands are not retained).
+            observer.publish(Command(tenant="demo", device_id="pump-001", ts=time.time() - 5.0, name="ping"))
+            time.sleep(0.1)
+            return agent.clock_offset_s is not None
+
+        wait_until(send_command, what="the command")
+        wait_until(lambda: "clock_offset_s" in observer.states("pump-001")[-1].health, what="offset in a heartbeat")
+        assert float(observer.states("pump-001")[-1].health["clock_offset_s"]) == pytest.approx(5.0, abs=1.0)
+    finally:
+        agent.stop()
 
 
 def observer_url(fast_settings: Settings) -> str:

@@ -61,17 +61,49 @@ def test_seq_continues_after_a_clean_restart(tmp_path: Path) -> None:
     queue.close()
 
 
-def test_after_an_unclean_stop_numbering_resumes_above_the_reserved_block(tmp_path: Path) -> None:
-    queue = OutboundQueue(tmp_path)
-    fill(queue, 3)
-    # Simulate a crash: the process dies without close() (the lock goes with the process).
+def crash(queue: OutboundQueue) -> None:
+    """The process dies without close() (the lock goes with the process)."""
     queue._conn.close()
     queue._lockfile.close()
+
+
+def pretend_reboot(state_dir: Path) -> None:
+    with sqlite3.connect(state_dir / DB_NAME) as conn:
+        conn.execute("UPDATE meta SET value = 'another-boot' WHERE key = 'boot_id'")
+
+
+def test_after_a_process_crash_numbering_resumes_exactly(tmp_path: Path) -> None:
+    queue = OutboundQueue(tmp_path)
+    fill(queue, 3)
+    crash(queue)
+    # Same boot: the OS kept every committed page, so no seq can have been lost.
+    queue = OutboundQueue(tmp_path)
+    assert queue.next_seq == 4
+    queue.close()
+
+
+def test_after_a_crash_and_reboot_numbering_resumes_above_the_reserved_block(tmp_path: Path) -> None:
+    queue = OutboundQueue(tmp_path)
+    fill(queue, 3)
+    crash(queue)
+    pretend_reboot(tmp_path)
     queue = OutboundQueue(tmp_path)
     # Seqs 1..1+SEQ_BLOCK were reserved (fully synced) at open: none of them is ever reused.
     assert queue.next_seq == 1 + SEQ_BLOCK + 1
     assert [r.seq for r in queue.peek_batch(10)] == [1, 2, 3]
     queue.close()
+
+
+def test_with_fsync_full_a_reboot_loses_nothing_so_numbering_resumes_exactly(tmp_path: Path) -> None:
+    queue = OutboundQueue(tmp_path, fsync="full")
+    fill(queue, 3)
+    crash(queue)
+    pretend_reboot(tmp_path)
+    queue = OutboundQueue(tmp_path)
+    assert queue.next_seq == 4
+    queue.close()
+    with pytest.raises(QueueError, match="fsync must be one of normal, full"):
+        OutboundQueue(tmp_path, fsync="sometimes")
 
 
 def test_only_acknowledged_readings_leave(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,13 @@ def test_an_explicit_model_must_exist(tmp_path: Path) -> None:
         ({"broker_url": "http://example.com"}, "is not of the form mqtt://HOST:PORT"),
         ({"broker_url": "mqtt://host:99999"}, "port must be a number"),
         ({"seed": 2**40}, "seed must be between"),
+        ({"queue_max_mb": 0.01}, r"queue_max_mb \(--queue-max-mb\) must be above 0.0625"),
+        ({"fsync": "sometimes"}, r"fsync \(--fsync\) must be one of normal, full"),
+        ({"max_msgs_per_s": 0.0}, r"max_msgs_per_s \(--max-msgs-per-s\) must be above 0"),
+        ({"replay_at_eof": "rewind"}, "must be one of loop, stop"),
+        ({"sensor": "replay:/data/x.csv@fast"}, "speed after @ must be a number"),
+        ({"sensor": "command:"}, "unknown sensor"),
+        ({"sensor": "sysfs:temp"}, "is not .NAME"),
     ],
 )
 def test_invalid_values_are_refused_with_a_reason(overrides: dict[str, object], message: str) -> None:
@@ -60,10 +68,12 @@ def test_broker_url_parsing() -> None:
 
 def test_cli_options_win_over_environment_over_defaults(tmp_path: Path) -> None:
     env = {"PAAS_EDGE_DEVICE_ID": "env-dev", "PAAS_EDGE_RATE_HZ": "4", "PAAS_EDGE_TENANT": "acme",
-           "PAAS_EDGE_PERSISTENT_SESSION": "yes", "PAAS_EDGE_MODEL_PATH": "none"}
+           "PAAS_EDGE_PERSISTENT_SESSION": "yes", "PAAS_EDGE_MODEL_PATH": "none", "PAAS_EDGE_QUEUE_MAX_MB": "16",
+           "PAAS_EDGE_FSYNC": "full", "PAAS_EDGE_MAX_MSGS_PER_S": "20"}
     settings = AgentSettings.from_options({"device_id": "cli-dev", "rate_hz": None, "hop": 3}, env)
     assert (settings.device_id, settings.rate_hz, settings.tenant, settings.hop) == ("cli-dev", 4.0, "acme", 3)
     assert settings.persistent_session is True and settings.model_path is None
+    assert (settings.queue_max_mb, settings.fsync, settings.max_msgs_per_s) == (16.0, "full", 20.0)
     assert AgentSettings.from_options({}, env).device_id == "env-dev"
 
 
@@ -90,3 +100,15 @@ def test_cli_rejects_malformed_options(capsys: pytest.CaptureFixture[str]) -> No
         main(["run", "--device-id", "p1", "--rate", "fast"], env={})
     assert exited.value.code == 2
     assert "invalid float value: 'fast'" in capsys.readouterr().err
+
+
+def test_the_deployed_env_example_names_only_real_settings() -> None:
+    example = Path(__file__).resolve().parents[2] / "deploy" / "edge" / "edge.env.example"
+    names = {line.lstrip("#").split("=", 1)[0] for line in example.read_text().splitlines()
+             if line.lstrip("#").startswith("PAAS_EDGE_")}
+    fields = {f"PAAS_EDGE_{f.name.upper()}" for f in dataclasses.fields(AgentSettings)} | {"PAAS_EDGE_LOG_LEVEL"}
+    assert names <= fields, names - fields
+    assert fields <= names, fields - names  # every setting is documented there
+    env = {k: v for k, v in (line.split("=", 1) for line in example.read_text().splitlines()
+                             if line.startswith("PAAS_EDGE_"))}
+    assert AgentSettings.from_options({"model_path": "none"}, env).device_id == "pump-001"

@@ -1,4 +1,4 @@
-"""The cloud service in one object: stores, MQTT ingest and the HTTP API, started and stopped together.
+"""The cloud service in one object: stores, ingest, command publisher and HTTP API, started and stopped together.
 
 `CloudService` never installs signal handlers: `python -m cloud serve` does that, and
 the demo runs the service in-process, possibly several times.
@@ -24,10 +24,13 @@ from cloud.api.deps import ApiContext
 from cloud.errors import CloudError, ConfigError
 from cloud.ingest.pipeline import Ingest
 from cloud.ingest.stats import IngestCounters, IngestStats
+from cloud.registry.command_publisher import CommandPublisher
+from cloud.registry.signing import load_signer
 from cloud.settings import CloudSettings
 from cloud.store.assets import count_assets
 from cloud.store.database import Database
 from cloud.store.events import count_events
+from cloud.store.raw_readings import RawReadings
 from cloud.store.tables import METADATA
 from cloud.store.timeseries import TimeSeriesStore, open_timeseries_store
 from contract.clock import Clock, SystemClock
@@ -49,7 +52,9 @@ class FleetCounts:
 class _Running:
     database: Database
     timeseries: TimeSeriesStore
+    raw_readings: RawReadings
     ingest: Ingest | None = None
+    commands: CommandPublisher | None = None
     api: ApiThread | None = None
 
 
@@ -77,20 +82,31 @@ class CloudService:
         if self._running is not None:
             raise CloudError("the cloud service is already running")
         self._counters = IngestCounters()
-        running = _Running(Database(self.settings.db_url), open_timeseries_store(self.settings.tsdb_url))
+        settings = self.settings
+        running = _Running(
+            Database(settings.db_url), open_timeseries_store(settings.tsdb_url), RawReadings(settings.tsdb_url)
+        )
         self._running = running
         try:
+            signer = load_signer(settings.signing_key_path, create=settings.signing_key_create)
             running.database.create_schema(METADATA)
             running.timeseries.create_schema()
-            running.ingest = Ingest(self.settings, running.database, running.timeseries, self.clock, self._counters)
+            running.ingest = Ingest(settings, running.database, running.timeseries, self.clock, self._counters)
             running.ingest.start()
+            running.commands = CommandPublisher(
+                settings.broker_host, settings.broker_port, settings.command_client_id, settings.mqtt_keepalive_s
+            )
+            running.commands.start()
             context = ApiContext(
                 running.database,
                 running.timeseries,
-                self.settings,
+                settings,
                 self.clock,
                 ingest_stats=self._counters.snapshot,
                 broker_connected=lambda: running.ingest is not None and running.ingest.connected,
+                signer=signer,
+                raw_readings=running.raw_readings,
+                publish_command=running.commands.publish,
             )
             running.api = ApiThread(create_app(context), self.settings.host, self.settings.port)
             running.api.start(timeout_s)
@@ -109,7 +125,10 @@ class CloudService:
                 running.api.stop()
             if running.ingest is not None:
                 running.ingest.stop()
+            if running.commands is not None:
+                running.commands.stop()
         finally:
+            running.raw_readings.close()
             running.timeseries.close()
             running.database.close()
 

@@ -8,6 +8,7 @@ naming the variable, so a typo fails at start, not at the first message.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -18,6 +19,8 @@ from cloud.errors import ConfigError
 
 DEFAULT_DB_URL = "sqlite:///var/cloud/cloud.db"
 DEFAULT_TSDB_URL = "sqlite:///var/cloud/timeseries.db"
+SIGNING_KEY_NAME = "model-signing-key.pem"
+DEFAULT_MAINTENANCE_HORIZON_CYCLES = 30.0
 _SQL_SCHEMES = ("sqlite", "postgresql", "postgres")
 
 
@@ -39,6 +42,32 @@ class CloudSettings(BaseSettings):
     anomaly_window_s: float = Field(default=120.0, gt=0.0)
     offline_after_s: float = Field(default=120.0, gt=0.0)
     log_level: str = "INFO"
+    signing_key_file: Path | None = Field(
+        default=None,
+        description=f"Ed25519 private key (PEM) that signs model artifacts; default: {SIGNING_KEY_NAME} beside "
+        "the SQLite database, or under var/cloud/",
+    )
+    signing_key_create: bool = Field(
+        default=True, description="development: create the key (0600) when the file is missing; off in production"
+    )
+    default_maintenance_horizon_cycles: float = Field(
+        default=DEFAULT_MAINTENANCE_HORIZON_CYCLES, gt=0.0, description="for assets without a contract"
+    )
+    detector_calibration_readings: int = Field(
+        default=400, ge=50, le=100_000, description="readings a detector is fitted on unless the request says"
+    )
+    max_artifact_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    command_client_id: str = Field(default="paas-cloud-commands", min_length=1, max_length=23)
+    public_api_url: str = Field(
+        default="", description="base URL devices download artifacts from; empty: the URL the request came to"
+    )
+    # Device security (cloud.security): the broker's PKI, password and ACL files, and credential lifetimes.
+    security_dir: Path = Field(default=Path("var/cloud/security"), description="dev CA, broker cert, password/ACL")
+    secure_broker_url: str = Field(
+        default="mqtts://localhost:8883", description="the TLS listener devices (and the cloud's commands) use"
+    )
+    credential_valid_days: float = Field(default=90.0, gt=0.0, le=3650.0)
+    credential_grace_s: float = Field(default=3600.0, ge=0.0, description="old password kept after a rotation")
 
     @field_validator("broker_url")
     @classmethod
@@ -70,6 +99,15 @@ class CloudSettings(BaseSettings):
         if self.db_url == self.tsdb_url and urlsplit(self.db_url).scheme.startswith("sqlite"):
             raise ValueError("PAAS_DB and PAAS_TSDB must be different SQLite files")
         return self
+
+    @property
+    def signing_key_path(self) -> Path:
+        """Where the signing key is: as set, else with the service's other state (the SQLite database's folder)."""
+        if self.signing_key_file is not None:
+            return self.signing_key_file
+        url = urlsplit(self.db_url)
+        database = url.path[1:] if url.scheme.startswith("sqlite") and url.path not in ("", "/", "/:memory:") else ""
+        return (Path(database).parent if database else Path("var/cloud")) / SIGNING_KEY_NAME
 
     @property
     def broker_host(self) -> str:

@@ -318,7 +318,7 @@ def _decode_telemetry(body: _Fields, common: dict[str, Any]) -> TelemetryBatch:
 def _decode_event(body: _Fields, common: dict[str, Any]) -> Event:
     contributions = body.get("contributions", dict)
     if len(contributions) > MAX_CHANNELS or not all(
-        isinstance(k, str) and _is_number(v) for k, v in contributions.items()
+        _ID.match(k) and _is_number(v) for k, v in contributions.items()
     ):
         raise ProtocolError("contributions: expected an object of channel name -> number")
     window = _Fields(body.get("window", dict), "window")

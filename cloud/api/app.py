@@ -8,8 +8,8 @@ from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 
 from cloud.api.deps import ApiContext
-from cloud.api.routers import assets, events, health, stats, work_orders
-from cloud.errors import NotFoundError, StoreError
+from cloud.api.routers import assets, contracts, detectors, events, health, models, stats, work_orders
+from cloud.errors import CalibrationError, ConflictError, InvalidArtifactError, NotFoundError, StoreError
 from cloud.maintenance.work_orders import TransitionError
 
 API_PREFIX = "/api/v1"
@@ -19,14 +19,18 @@ def create_app(context: ApiContext) -> FastAPI:
     app = FastAPI(
         title="PaaS platform cloud API",
         version="1",
-        summary="Assets, telemetry, anomaly events and maintenance work orders.",
+        summary="Assets, telemetry, anomaly events, maintenance work orders and the model registry.",
     )
     app.state.context = context
-    for router in (assets.router, events.router, work_orders.router, stats.router):
+    routers = (assets, events, work_orders, stats, models, detectors, contracts)
+    for router in (module.router for module in routers):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(health.router)
     app.add_exception_handler(NotFoundError, _error_response(status.HTTP_404_NOT_FOUND))
     app.add_exception_handler(TransitionError, _error_response(status.HTTP_409_CONFLICT))
+    app.add_exception_handler(ConflictError, _error_response(status.HTTP_409_CONFLICT))
+    app.add_exception_handler(InvalidArtifactError, _error_response(status.HTTP_422_UNPROCESSABLE_CONTENT))
+    app.add_exception_handler(CalibrationError, _error_response(status.HTTP_422_UNPROCESSABLE_CONTENT))
     app.add_exception_handler(StoreError, _error_response(status.HTTP_503_SERVICE_UNAVAILABLE))
     return app
 

@@ -1,4 +1,4 @@
-"""Typed dependencies for the routers: the service's stores, settings and clock."""
+"""Typed dependencies for the routers: the service's stores, settings, clock, signing key and command publisher."""
 
 from __future__ import annotations
 
@@ -6,14 +6,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request, status
 from sqlalchemy.orm import Session
 
 from cloud.ingest.stats import IngestStats
+from cloud.registry.signing import Signer
 from cloud.settings import CloudSettings
 from cloud.store.database import Database
+from cloud.store.raw_readings import RawReadings
 from cloud.store.timeseries import TimeSeriesStore
 from contract.clock import Clock
+from contract.wire import Command
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,10 @@ class ApiContext:
     clock: Clock
     ingest_stats: Callable[[], IngestStats] | None = None
     broker_connected: Callable[[], bool] | None = None
+    signer: Signer | None = None
+    raw_readings: RawReadings | None = None
+    # Publishes a command at QoS 1; False when the broker did not acknowledge it (None: no publisher).
+    publish_command: Callable[[Command], bool] | None = None
 
 
 def get_context(request: Request) -> ApiContext:
@@ -58,3 +65,40 @@ SessionDep = Annotated[Session, Depends(get_session)]
 TimeSeriesDep = Annotated[TimeSeriesStore, Depends(get_timeseries)]
 SettingsDep = Annotated[CloudSettings, Depends(get_settings)]
 NowDep = Annotated[float, Depends(get_now)]
+
+
+def get_signer(context: ContextDep) -> Signer:
+    if context.signer is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail="this service has no model signing key")
+    return context.signer
+
+
+def get_raw_readings(context: ContextDep) -> RawReadings:
+    if context.raw_readings is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail="this service cannot read stored readings")
+    return context.raw_readings
+
+
+async def read_artifact_body(request: Request, context: ContextDep) -> bytes:
+    """The request body as raw ONNX bytes, refused early when too large or not application/octet-stream."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/octet-stream":
+        raise HTTPException(
+            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, detail="send the ONNX file's bytes as application/octet-stream"
+        )
+    limit = context.settings.max_artifact_bytes
+    too_large = HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail=f"artifacts are limited to {limit} bytes")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise too_large
+    return bytes(body)
+
+
+SignerDep = Annotated[Signer, Depends(get_signer)]
+RawReadingsDep = Annotated[RawReadings, Depends(get_raw_readings)]
+ArtifactBodyDep = Annotated[bytes, Depends(read_artifact_body)]

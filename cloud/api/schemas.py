@@ -130,6 +130,44 @@ class Evidence(BaseModel):
     attached_after_opening: int
 
 
+class RulRuleOut(BaseModel):
+    name: Literal["rul_below_horizon"]
+    horizon_cycles: float
+    horizon_source: Literal["contract", "default"]
+    customer: str | None
+
+
+class RulEvidence(BaseModel):
+    """Why a RUL work order exists: the estimate and band, the model, and the horizon it fell below."""
+
+    model_config = ConfigDict(extra="allow")
+
+    rule: RulRuleOut
+    explanation: str
+    event_ids: list[int] = Field(description="the events behind the order (the first 200)")
+    event_count: int
+    rul: RulOut = Field(description="the latest below-horizon estimate")
+    first_rul_ts: datetime
+    last_rul_ts: datetime
+    lowest_lower: float = Field(description="the lowest pessimistic bound seen while the order was open")
+    model: ModelOut
+    attached_after_opening: int
+
+
+class FindingOut(BaseModel):
+    finding: Literal["true_fault", "false_alarm"]
+    technician: str
+    notes: str | None
+    recorded_at: datetime
+    model: ModelOut = Field(description="the model version this finding labels")
+
+
+class CompletionIn(BaseModel):
+    technician: str = Field(min_length=1, max_length=128)
+    finding: Literal["true_fault", "false_alarm"] = Field(description="what the technician found on site")
+    notes: str | None = Field(default=None, max_length=4000)
+
+
 class WorkOrderOut(BaseModel):
     id: int
     device_id: str
@@ -142,7 +180,8 @@ class WorkOrderOut(BaseModel):
     decided_by: str | None
     decided_at: datetime | None
     decision_note: str | None
-    evidence: Evidence
+    evidence: Evidence | RulEvidence = Field(description="RulEvidence when rule is rul_below_horizon")
+    finding: FindingOut | None = Field(default=None, description="the technician's finding, once completed")
 
 
 class DecisionIn(BaseModel):

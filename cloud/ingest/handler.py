@@ -18,15 +18,16 @@ from sqlalchemy.orm import Session
 from cloud.ingest.canonical import MessageRejectedError, canonicalise, check_asset_kind
 from cloud.ingest.stats import IngestCounters
 from cloud.maintenance.rules import PersistentAnomalyRule
-from cloud.maintenance.work_orders import on_anomaly, record_channel_values
+from cloud.maintenance.work_orders import on_anomaly, on_rul_estimate, record_channel_values
+from cloud.settings import DEFAULT_MAINTENANCE_HORIZON_CYCLES
 from cloud.store.assets import apply_state, find_asset, record_channels, record_event, touch_asset
 from cloud.store.database import Database
 from cloud.store.events import insert_event
-from cloud.store.tables import AssetRow, WorkOrderRow
+from cloud.store.tables import AssetRow, EventRow, WorkOrderRow
 from cloud.store.timeseries import SeriesBatch, TimeSeriesStore
 from contract.clock import Clock
 from contract.errors import ProtocolError
-from contract.wire import Command, DeviceState, Event, Message, TelemetryBatch, decode
+from contract.wire import Command, DeviceState, Event, EventKind, Message, TelemetryBatch, decode
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +51,12 @@ class MessageHandler:
         rule: PersistentAnomalyRule,
         clock: Clock,
         counters: IngestCounters,
+        default_horizon_cycles: float = DEFAULT_MAINTENANCE_HORIZON_CYCLES,
     ) -> None:
         self._db = database
         self._ts = timeseries
         self._rule = rule
+        self._default_horizon = default_horizon_cycles
         self._clock = clock
         self._counters = counters
 
@@ -114,19 +117,28 @@ class MessageHandler:
             raise MessageRejectedError("unexpected_type", f"a {type(message).__name__} is not for the cloud")
 
     def _store_event(self, batch: _Batch, asset: AssetRow, event: Event) -> None:
-        """Store the event and run the anomaly rule on it."""
+        """Store the event and run its rule on it: the RUL rule for RUL estimates, else the anomaly rule."""
         row = insert_event(batch.session, event, received_at=batch.now)
         if row is None:
             batch.tally["duplicate_events"] += 1
             return
         batch.tally["events_stored"] += 1
         record_event(asset, event)
+        if event.kind is EventKind.RUL:
+            self._judge_rul(batch, asset, row)
+            return
         if not event.is_anomaly:
             return
         outcome = on_anomaly(batch.session, self._rule, row, asset, batch.now)
         if outcome.proposed is not None:
             batch.tally["work_orders_opened"] += 1
             batch.proposed.append((outcome.proposed, asset))
+            log.info("proposed work order %d for %s: %s", outcome.proposed.id, asset.device_id, outcome.decision.reason)
+
+    def _judge_rul(self, batch: _Batch, asset: AssetRow, row: EventRow) -> None:
+        outcome = on_rul_estimate(batch.session, self._default_horizon, row, asset, batch.now)
+        if outcome is not None and outcome.proposed is not None:
+            batch.tally["work_orders_opened"] += 1
             log.info("proposed work order %d for %s: %s", outcome.proposed.id, asset.device_id, outcome.decision.reason)
 
     def _window_means(self, device_id: str, start: float, end: float) -> Mapping[str, float]:

@@ -27,7 +27,8 @@ class Ingest:
         counters: IngestCounters,
     ) -> None:
         rule = PersistentAnomalyRule(settings.anomaly_events_for_work_order, settings.anomaly_window_s)
-        self.handler = MessageHandler(database, timeseries, rule, clock, counters)
+        horizon = settings.default_maintenance_horizon_cycles
+        self.handler = MessageHandler(database, timeseries, rule, clock, counters, default_horizon_cycles=horizon)
         self._subscriber = MqttSubscriber(
             settings.broker_host,
             settings.broker_port,

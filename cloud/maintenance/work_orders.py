@@ -1,8 +1,9 @@
-"""Work orders: opened or extended by the anomaly rule, decided by a planner.
+"""Work orders: opened or extended by the anomaly and RUL rules, decided by a planner.
 
-Lifecycle: proposed -> approved -> in_progress -> done, and proposed/approved -> rejected.
-An asset has at most one open (proposed, approved or in progress) order; anomalies
-that arrive while one is open are added to its evidence instead of opening another.
+Lifecycle: proposed -> approved -> in_progress -> done (approved -> done directly for a
+quick job), and proposed/approved -> rejected. An asset has at most one open (proposed,
+approved or in progress) order; events that arrive while one is open are added to its
+evidence instead of opening another.
 """
 
 from __future__ import annotations
@@ -11,11 +12,22 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from cloud.errors import CloudError, NotFoundError
+from cloud.maintenance.rul_rule import RULE_NAME as RUL_RULE_NAME
+from cloud.maintenance.rul_rule import (
+    Horizon,
+    RulDecision,
+    RulEstimateSeen,
+    RulInputs,
+    attach_rul_to_evidence,
+    decide_rul,
+    new_rul_evidence,
+)
 from cloud.maintenance.rules import (
     RULE_NAME,
     Action,
@@ -28,6 +40,7 @@ from cloud.maintenance.rules import (
     new_evidence,
     with_channel_values,
 )
+from cloud.store.contracts import find_contract
 from cloud.store.events import anomalies_between
 from cloud.store.tables import OPEN_STATUSES, AssetRow, EventRow, WorkOrderRow
 
@@ -47,7 +60,7 @@ _TRANSITIONS: dict[Verdict, dict[str, str]] = {
     Verdict.APPROVE: {"proposed": "approved"},
     Verdict.REJECT: {"proposed": "rejected", "approved": "rejected"},
     Verdict.START: {"approved": "in_progress"},
-    Verdict.COMPLETE: {"in_progress": "done"},
+    Verdict.COMPLETE: {"approved": "done", "in_progress": "done"},
 }
 
 
@@ -75,6 +88,61 @@ def on_anomaly(
     return RuleOutcome(decision)
 
 
+@dataclass(frozen=True)
+class RulOutcome:
+    decision: RulDecision
+    proposed: WorkOrderRow | None = None
+
+
+def on_rul_estimate(
+    session: Session, default_horizon_cycles: float, event: EventRow, asset: AssetRow, now: float
+) -> RulOutcome | None:
+    """Run the RUL rule for a newly stored RUL event (`None` if it carries no estimate) and apply its decision."""
+    if event.rul_cycles is None or event.rul_lower is None or event.rul_upper is None:
+        return None
+    estimate = RulEstimateSeen(
+        event.id, event.ts, event.rul_cycles, event.rul_lower, event.rul_upper, event.model_id, event.model_version
+    )
+    open_order = find_open_order(session, asset.device_id)
+    horizon = horizon_for(session, asset.device_id, default_horizon_cycles)
+    decision = decide_rul(RulInputs(estimate, horizon, None if open_order is None else open_order.id))
+    if decision.action is Action.ATTACH and open_order is not None:
+        open_order.evidence = attach_rul_to_evidence(open_order.evidence, estimate)
+        open_order.updated_at = now
+        event.work_order_id = open_order.id
+    elif decision.action is Action.PROPOSE:
+        order = _new_order(session, asset, RUL_RULE_NAME, decision.reason, new_rul_evidence(decision), now)
+        event.work_order_id = order.id
+        return RulOutcome(decision, order)
+    return RulOutcome(decision)
+
+
+def horizon_for(session: Session, device_id: str, default_cycles: float) -> Horizon:
+    """The asset's contract horizon, or the platform default when it has no contract."""
+    contract = find_contract(session, device_id)
+    if contract is None:
+        return Horizon(default_cycles, "default")
+    return Horizon(contract.maintenance_horizon_cycles, "contract", contract.customer)
+
+
+def _new_order(
+    session: Session, asset: AssetRow, rule: str, reason: str, evidence: dict[str, Any], now: float
+) -> WorkOrderRow:
+    order = WorkOrderRow(
+        device_id=asset.device_id,
+        tenant=asset.tenant,
+        status="proposed",
+        rule=rule,
+        reason=reason,
+        evidence=evidence,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(order)
+    session.flush()
+    return order
+
+
 def record_channel_values(order: WorkOrderRow, asset: AssetRow, means: Mapping[str, float]) -> None:
     """Fill in the measured mean of each top channel over the evidence windows (once stored)."""
     units = {c["name"]: c["unit"] for c in asset.channels}
@@ -86,18 +154,7 @@ def _propose(session: Session, decision: Decision, asset: AssetRow, now: float) 
     recent = decision.inputs.recent
     units = {c["name"]: c["unit"] for c in asset.channels}
     values: dict[str, tuple[float | None, str]] = {name: (None, unit) for name, unit in units.items()}
-    order = WorkOrderRow(
-        device_id=asset.device_id,
-        tenant=asset.tenant,
-        status="proposed",
-        rule=RULE_NAME,
-        reason=decision.reason,
-        evidence=new_evidence(decision, values),
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(order)
-    session.flush()
+    order = _new_order(session, asset, RULE_NAME, decision.reason, new_evidence(decision, values), now)
     ids = [a.event_id for a in recent]
     session.execute(sa.update(EventRow).where(EventRow.id.in_(ids)).values(work_order_id=order.id))
     return order

@@ -1,4 +1,4 @@
-"""The relational schema: assets, their events and the work orders proposed for them.
+"""The relational schema: assets, their events, work orders, and the model registry with its labels.
 
 Times are stored as UTC epoch seconds (float), as on the wire: the same on SQLite and
 PostgreSQL, and no time-zone conversion can shift them.
@@ -101,5 +101,115 @@ class WorkOrderRow(Base):
     decided_at: Mapped[float | None] = mapped_column(default=None)
     decision_note: Mapped[str | None] = mapped_column(sa.Text, default=None)
 
+
+# --- The model registry, deployments, contracts and technicians' findings -------------------------------------
+
+MODEL_ID_LEN = 128
+FINDINGS = ("true_fault", "false_alarm")
+
+
+class ModelArtifactRow(Base):
+    """One immutable model version: the ONNX bytes (< 1 MB, so in the relational store), what they say, and proof.
+
+    `signature` is the cloud's Ed25519 signature of the raw sha256 digest of `content`, so a device that
+    pinned the public key can trust bytes fetched over any link.
+    """
+
+    __tablename__ = "model_artifacts"
+
+    model_id: Mapped[str] = mapped_column(sa.String(MODEL_ID_LEN), primary_key=True)
+    version: Mapped[str] = mapped_column(sa.String(ID_LEN), primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(16), index=True)
+    asset_kind: Mapped[str] = mapped_column(sa.String(ID_LEN), index=True)
+    device_id: Mapped[str | None] = mapped_column(sa.String(ID_LEN), index=True, doc="set when fitted for one asset")
+    channels: Mapped[list[dict[str, str]]] = mapped_column(doc="[{name, unit}] in input order")
+    window: Mapped[int]
+    normalisation: Mapped[dict[str, Any]]
+    threshold: Mapped[float]
+    training_fingerprint: Mapped[str] = mapped_column(sa.String(128))
+    metrics: Mapped[dict[str, Any]]
+    created_at: Mapped[str] = mapped_column(sa.String(40), doc="as the artifact says (ISO-8601)")
+    registered_at: Mapped[float]
+    registered_by: Mapped[str] = mapped_column(sa.String(128))
+    size_bytes: Mapped[int]
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    signature: Mapped[str] = mapped_column(sa.String(128), doc="base64 Ed25519 signature of the sha256 digest")
+    signing_key_id: Mapped[str] = mapped_column(sa.String(64))
+    meta: Mapped[dict[str, Any]] = mapped_column(doc="the artifact's whole `paas.model` metadata")
+    content: Mapped[bytes] = mapped_column(sa.LargeBinary, deferred=True)
+
+
+class DesiredStateRow(Base):
+    """A model a device should run, as requested (the newest row per device is the current wish)."""
+
+    __tablename__ = "desired_state"
+    __table_args__ = (
+        sa.ForeignKeyConstraint(["model_id", "model_version"], ["model_artifacts.model_id", "model_artifacts.version"]),
+        sa.Index("ix_desired_state_device", "device_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    device_id: Mapped[str] = mapped_column(sa.String(ID_LEN), sa.ForeignKey("assets.device_id"))
+    model_id: Mapped[str] = mapped_column(sa.String(MODEL_ID_LEN))
+    model_version: Mapped[str] = mapped_column(sa.String(ID_LEN))
+    requested_by: Mapped[str] = mapped_column(sa.String(128))
+    requested_at: Mapped[float]
+    explanation: Mapped[str] = mapped_column(sa.Text)
+    command_message_id: Mapped[str | None] = mapped_column(sa.String(ID_LEN), default=None)
+    command_published_at: Mapped[float | None] = mapped_column(default=None)
+
+
+class ContractRow(Base):
+    """The service contract of one asset: how far ahead maintenance must be planned."""
+
+    __tablename__ = "contracts"
+
+    # No foreign key to assets: a contract may be signed before the device first reports.
+    device_id: Mapped[str] = mapped_column(sa.String(ID_LEN), primary_key=True)
+    maintenance_horizon_cycles: Mapped[float]
+    customer: Mapped[str | None] = mapped_column(sa.String(256), default=None)
+    updated_at: Mapped[float]
+
+
+class FindingRow(Base):
+    """A technician's finding on a completed work order: the label of the model that proposed it."""
+
+    __tablename__ = "work_order_findings"
+    __table_args__ = (
+        sa.CheckConstraint(f"finding IN {FINDINGS!r}", name="ck_findings_finding"),
+        sa.Index("ix_findings_model", "model_id", "model_version"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    work_order_id: Mapped[int] = mapped_column(sa.ForeignKey("work_orders.id"), unique=True)
+    device_id: Mapped[str] = mapped_column(sa.String(ID_LEN))
+    model_id: Mapped[str] = mapped_column(sa.String(MODEL_ID_LEN))
+    model_version: Mapped[str] = mapped_column(sa.String(ID_LEN))
+    finding: Mapped[str] = mapped_column(sa.String(16))
+    technician: Mapped[str] = mapped_column(sa.String(128))
+    notes: Mapped[str | None] = mapped_column(sa.Text, default=None)
+    recorded_at: Mapped[float]
+
+
+class DeviceCredentialRow(Base):
+    """One MQTT password of a device (cloud.security): only its Mosquitto PBKDF2 hash is kept.
+
+    A device has one current credential and, during a rotation's grace period, the one it replaces
+    (`revoke_at` set); `revoked_at` marks a credential the broker no longer accepts.
+    """
+
+    __tablename__ = "device_credentials"
+    __table_args__ = (sa.Index("ix_device_credentials_device", "device_id", "id"),)
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    # No foreign key to assets: a device is provisioned before it first reports.
+    username: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    device_id: Mapped[str] = mapped_column(sa.String(ID_LEN))
+    tenant: Mapped[str] = mapped_column(sa.String(ID_LEN))
+    password_hash: Mapped[str] = mapped_column(sa.String(256))
+    issued_at: Mapped[float]
+    expires_at: Mapped[float]
+    revoke_at: Mapped[float | None] = mapped_column(default=None, doc="end of the grace period once superseded")
+    revoked_at: Mapped[float | None] = mapped_column(default=None)
 
 METADATA = Base.metadata

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import threading
 import time
@@ -24,7 +23,6 @@ from cloud.store.tables import METADATA
 from cloud.store.timeseries import SqlTimeSeriesStore
 from contract.backoff import Backoff
 from contract.clock import ManualClock
-from contract.wire import ModelRef
 
 pytestmark = pytest.mark.postgres
 ADMIN_URL = os.environ.get("PAAS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -60,12 +58,30 @@ def deliveries(messages: list[tuple[str, bytes]]) -> list[Delivery]:
     return [Delivery(topic, payload, mid, 1, 0) for mid, (topic, payload) in enumerate(messages, start=1)]
 
 
+def _refuse_events_of(postgres_url: str, device_id: str) -> None:
+    """A database-side refusal: a trigger that rejects one device's events (the wire accepts them)."""
+    engine = sa.create_engine(postgres_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text(
+                "CREATE FUNCTION refuse_poison() RETURNS trigger AS $$ BEGIN "
+                f"IF NEW.device_id = '{device_id}' THEN RAISE EXCEPTION 'refused by policy'; END IF; "
+                "RETURN NEW; END $$ LANGUAGE plpgsql"
+            ))
+            conn.execute(sa.text(
+                "CREATE TRIGGER refuse_poison BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION refuse_poison()"
+            ))
+    finally:
+        engine.dispose()
+
+
 def test_a_message_the_database_refuses_is_rejected_alone_and_acknowledged(
-    pg_handler: tuple[MessageHandler, IngestCounters, SqlTimeSeriesStore],
+    pg_handler: tuple[MessageHandler, IngestCounters, SqlTimeSeriesStore], postgres_url: str
 ) -> None:
     handler, counters, timeseries = pg_handler
-    # Valid on the wire, but PostgreSQL text cannot hold NUL: the whole batch fails, then only this one.
-    poison = dataclasses.replace(anomaly("pump-1", T0, is_anomaly=False), model=ModelRef("evil\u0000model", "1"))
+    # Valid on the wire, but the database refuses it: the whole batch fails, then only this one.
+    _refuse_events_of(postgres_url, "pump-poison")
+    poison = anomaly("pump-poison", T0, is_anomaly=False)
     acks = Acks()
     worker = IngestWorker(handler, acks, batch_max=100, linger_s=0.2, backoff=Backoff(0.01, 0.05))
     batch = deliveries([raw(telemetry("pump-1", 0, 10)), raw(poison), raw(telemetry("pump-2", 0, 10))])

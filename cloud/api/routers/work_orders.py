@@ -1,4 +1,4 @@
-"""Work orders: proposed by the anomaly rule, approved or rejected by a planner."""
+"""Work orders: proposed by a rule, approved or rejected by a planner, completed with a technician's finding."""
 
 from __future__ import annotations
 
@@ -7,10 +7,21 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from cloud.api.deps import NowDep, SessionDep
-from cloud.api.schemas import DecisionIn, Evidence, WorkOrderOut, WorkOrderStatus
+from cloud.api.schemas import (
+    CompletionIn,
+    DecisionIn,
+    Evidence,
+    FindingOut,
+    ModelOut,
+    RulEvidence,
+    WorkOrderOut,
+    WorkOrderStatus,
+)
 from cloud.api.timestamps import optional_utc, utc
+from cloud.maintenance.findings import complete_work_order, findings_of
+from cloud.maintenance.rul_rule import RULE_NAME as RUL_RULE_NAME
 from cloud.maintenance.work_orders import Verdict, apply_verdict, get_work_order, list_work_orders
-from cloud.store.tables import WorkOrderRow
+from cloud.store.tables import FindingRow, WorkOrderRow
 
 router = APIRouter(prefix="/work-orders", tags=["work orders"])
 
@@ -23,13 +34,16 @@ def read_work_orders(
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
 ) -> list[WorkOrderOut]:
     """Work orders, newest first."""
-    return [work_order_out(row) for row in list_work_orders(session, status=status, device_id=asset, limit=limit)]
+    rows = list_work_orders(session, status=status, device_id=asset, limit=limit)
+    findings = findings_of(session, (row.id for row in rows if row.status == "done"))
+    return [work_order_out(row, findings.get(row.id)) for row in rows]
 
 
 @router.get("/{order_id}")
 def read_work_order(order_id: int, session: SessionDep) -> WorkOrderOut:
-    """One work order with the evidence that opened it."""
-    return work_order_out(get_work_order(session, order_id))
+    """One work order with the evidence that opened it (and the technician's finding once completed)."""
+    order = get_work_order(session, order_id)
+    return work_order_out(order, findings_of(session, [order.id]).get(order.id))
 
 
 @router.post("/{order_id}/approve", responses={404: {}, 409: {"description": "not a proposed order"}})
@@ -44,6 +58,22 @@ def reject_work_order(order_id: int, decision: DecisionIn, session: SessionDep, 
     return _decide(session, order_id, Verdict.REJECT, decision, now)
 
 
+@router.post("/{order_id}/start", responses={404: {}, 409: {"description": "not an approved order"}})
+def start_work_order(order_id: int, decision: DecisionIn, session: SessionDep, now: NowDep) -> WorkOrderOut:
+    """The crew starts an approved order."""
+    return _decide(session, order_id, Verdict.START, decision, now)
+
+
+@router.post("/{order_id}/complete", responses={404: {}, 409: {"description": "not approved or in progress"}})
+def complete(order_id: int, completion: CompletionIn, session: SessionDep, now: NowDep) -> WorkOrderOut:
+    """A technician completes an approved or in-progress order; the finding labels the model that proposed it."""
+    order, finding = complete_work_order(
+        session, order_id, completion.technician, completion.finding, completion.notes, now
+    )
+    session.commit()
+    return work_order_out(order, finding)
+
+
 def _decide(session: SessionDep, order_id: int, verdict: Verdict, decision: DecisionIn, now: float) -> WorkOrderOut:
     order = apply_verdict(session, order_id, verdict, decision.decided_by, now, decision.note)
     # Committed before answering, so a failed write is a 503, not a 200 that did not happen.
@@ -51,7 +81,7 @@ def _decide(session: SessionDep, order_id: int, verdict: Verdict, decision: Deci
     return work_order_out(order)
 
 
-def work_order_out(row: WorkOrderRow) -> WorkOrderOut:
+def work_order_out(row: WorkOrderRow, finding: FindingRow | None = None) -> WorkOrderOut:
     return WorkOrderOut(
         id=row.id,
         device_id=row.device_id,
@@ -64,5 +94,16 @@ def work_order_out(row: WorkOrderRow) -> WorkOrderOut:
         decided_by=row.decided_by,
         decided_at=optional_utc(row.decided_at),
         decision_note=row.decision_note,
-        evidence=Evidence.model_validate(row.evidence),
+        evidence=(RulEvidence if row.rule == RUL_RULE_NAME else Evidence).model_validate(row.evidence),
+        finding=None if finding is None else _finding_out(finding),
+    )
+
+
+def _finding_out(row: FindingRow) -> FindingOut:
+    return FindingOut(
+        finding=row.finding,  # type: ignore[arg-type]  # the table's check constraint allows only these
+        technician=row.technician,
+        notes=row.notes,
+        recorded_at=utc(row.recorded_at),
+        model=ModelOut(id=row.model_id, version=row.model_version),
     )

@@ -1,0 +1,89 @@
+"""Per-asset detectors: fit one from the calibration an asset uploaded, register it, ask the device to run it."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, status
+
+from cloud.api.deps import ContextDep, NowDep, RawReadingsDep, SessionDep, SignerDep
+from cloud.api.model_schemas import CalibrationPublic, DesiredStatePublic, DetectorFitCreate, DetectorFitPublic
+from cloud.api.routers.models import artifact_path, model_public
+from cloud.api.timestamps import epoch, utc
+from cloud.registry.desired_state import desired_state_command, mark_published, request_model
+from cloud.registry.detector_fit import CalibrationSelection, FittedModel, fit_asset_detector
+from cloud.settings import CloudSettings
+from cloud.store.assets import get_asset
+from cloud.store.tables import DesiredStateRow
+
+router = APIRouter(prefix="/assets", tags=["models"])
+
+
+@router.post(
+    "/{device_id}/detector",
+    status_code=status.HTTP_201_CREATED,
+    responses={404: {}, 422: {"description": "too few stored readings, or no detector for the asset's kind"}},
+)
+def fit_detector_for_asset(
+    device_id: str,
+    request: Request,
+    context: ContextDep,
+    session: SessionDep,
+    reader: RawReadingsDep,
+    signer: SignerDep,
+    now: NowDep,
+    fit: DetectorFitCreate | None = None,
+) -> DetectorFitPublic:
+    """Fit the asset's anomaly detector on its stored calibration, register it and set it as the device's model.
+
+    The device is told on its commands topic (`set_desired_state`, QoS 1) where to fetch the artifact and
+    which digest and signature to check; the desired state is stored even if the broker is unreachable.
+    """
+    fit = fit or DetectorFitCreate(requested_by="api")
+    asset = get_asset(session, device_id)
+    selection = _selection(fit, context.settings)
+    fitted = fit_asset_detector(session, reader, signer, asset, selection, now, fit.requested_by)
+    model = fitted.registration.row
+    base = context.settings.public_api_url or str(request.base_url)
+    url = base.rstrip("/") + artifact_path(model.model_id, model.version)
+    desired = request_model(session, asset, model, fit.requested_by, now, fitted.explanation)
+    # Committed before the device hears of it, so the artifact it is sent to fetch exists.
+    session.commit()
+    command = desired_state_command(asset, model, url, now)
+    if context.publish_command is not None and context.publish_command(command):
+        mark_published(desired, command, now)
+        session.commit()
+    return DetectorFitPublic(
+        model=model_public(model),
+        calibration=_calibration(fitted),
+        desired_state=_desired(desired, url),
+        explanation=fitted.explanation,
+    )
+
+
+def _selection(fit: DetectorFitCreate, settings: CloudSettings) -> CalibrationSelection:
+    if fit.start is not None and fit.end is not None:
+        return CalibrationSelection(start=epoch(fit.start), end=epoch(fit.end))
+    return CalibrationSelection(first_readings=fit.first_readings or settings.detector_calibration_readings)
+
+
+def _calibration(fitted: FittedModel) -> CalibrationPublic:
+    return CalibrationPublic(
+        readings=fitted.rows,
+        dropped_incomplete=fitted.dropped_rows,
+        first_seq=fitted.first_seq,
+        last_seq=fitted.last_seq,
+        start=utc(fitted.start),
+        end=utc(fitted.end),
+    )
+
+
+def _desired(row: DesiredStateRow, url: str) -> DesiredStatePublic:
+    return DesiredStatePublic(
+        device_id=row.device_id,
+        model_id=row.model_id,
+        model_version=row.model_version,
+        requested_by=row.requested_by,
+        requested_at=utc(row.requested_at),
+        explanation=row.explanation,
+        artifact_url=url,
+        command_published=row.command_published_at is not None,
+    )

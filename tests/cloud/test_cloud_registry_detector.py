@@ -1,0 +1,126 @@
+"""A per-asset detector end to end: calibration telemetry over a private Mosquitto -> fit -> register -> command."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import queue
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import numpy as np
+import paho.mqtt.client as mqtt
+import pytest
+from cloudtest_support import PUMP, T0, Publisher, state, wait_until
+from paho.mqtt.enums import CallbackAPIVersion
+
+from cloud.broker import MosquittoBroker
+from cloud.registry.signing import verify
+from contract.wire import Command, Reading, TelemetryBatch, decode
+from edge.runtime import OnnxModel
+from firmware_sim.pump import PumpSimulator
+
+
+@pytest.fixture
+def commands(mosquitto: MosquittoBroker) -> Iterator[queue.SimpleQueue[Command]]:
+    """Every command the cloud publishes to any device, decoded (a device's view of its commands topic)."""
+    received: queue.SimpleQueue[Command] = queue.SimpleQueue()
+    subscribed = queue.SimpleQueue[int]()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-device", protocol=mqtt.MQTTv311)
+
+    def on_message(_c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
+        command = decode(message.topic, bytes(message.payload))
+        assert isinstance(command, Command)
+        received.put(command)
+
+    client.on_message = on_message
+    client.on_subscribe = lambda *_args: subscribed.put(1)
+    url = urlsplit(mosquitto.url)
+    client.connect(url.hostname or "127.0.0.1", url.port or 1883)
+    client.loop_start()
+    client.subscribe("paas/v1/acme/+/commands", qos=1)
+    subscribed.get(timeout=10)
+    try:
+        yield received
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def upload_calibration(publisher: Publisher, device: str, readings: int, seed: int = 7) -> None:
+    """The device's first `readings` seconds of normal running, sent as telemetry in batches of 100."""
+    pump = PumpSimulator(seed)
+    rows = [Reading(seq, T0 + seq, pump.step(1.0)) for seq in range(readings)]
+    publisher.message(state(device))
+    for start in range(0, readings, 100):
+        batch = tuple(rows[start : start + 100])
+        publisher.message(TelemetryBatch("acme", device, PUMP, batch, sent_at=batch[-1].ts + 1))
+
+
+def stored(api: httpx.Client, device: str) -> int:
+    response = api.get(f"/assets/{device}")
+    return int(response.json()["readings_stored"]) if response.status_code == 200 else 0
+
+
+def test_a_detector_fitted_from_uploaded_calibration_reaches_the_device(
+    api: httpx.Client, publisher: Publisher, commands: queue.SimpleQueue[Command], tmp_path: Path
+) -> None:
+    upload_calibration(publisher, "pump-7", 400)
+    wait_until(lambda: stored(api, "pump-7") == 400, what="the calibration stored")
+
+    fitted = api.post("/assets/pump-7/detector", json={"requested_by": "eng-ann", "first_readings": 400})
+    assert fitted.status_code == 201, fitted.text
+    body = fitted.json()
+    model = body["model"]
+    assert (model["id"], model["version"], model["device_id"]) == ("pump-detector-pump-7", "1", "pump-7")
+    assert body["calibration"]["readings"] == 400 and body["calibration"]["first_seq"] == 0
+    assert "fitted on 400 readings" in body["explanation"]
+    assert body["desired_state"]["requested_by"] == "eng-ann" and body["desired_state"]["command_published"]
+
+    command = commands.get(timeout=10)
+    assert (command.tenant, command.device_id) == ("acme", "pump-7")
+    assert command.name == "set_desired_state"
+    assert (command.params["model_id"], command.params["model_version"]) == ("pump-detector-pump-7", "1")
+    assert command.params["sha256"] == model["sha256"]
+
+    # The device's side: fetch the bytes from the URL it was given, check digest and signature, load, score.
+    content = httpx.get(command.params["artifact_url"], timeout=10).content
+    assert hashlib.sha256(content).hexdigest() == command.params["sha256"]
+    public = base64.b64decode(api.get("/models/signing-key").json()["public_key"])
+    assert verify(public, command.params["sha256"], model["signature"])
+    path = tmp_path / "detector.onnx"
+    path.write_bytes(content)
+    loaded = OnnxModel.load(path)
+    assert loaded.info.id == "pump-detector-pump-7" and loaded.info.sha256 == model["sha256"]
+    loaded.check_inputs(tuple(c.name for c in PUMP), tuple(c.unit for c in PUMP))
+    pump = PumpSimulator(7)
+    window = np.array([pump.step(1.0) for _ in range(loaded.info.window)])
+    assert np.isfinite(loaded.score(window).score)
+
+    again = api.post("/assets/pump-7/detector", json={"requested_by": "eng-ann", "first_readings": 200})
+    assert again.status_code == 201 and again.json()["model"]["version"] == "2"
+    assert [m["version"] for m in api.get("/models", params={"device": "pump-7"}).json()] == ["2", "1"]
+
+
+def test_a_detector_is_refused_without_enough_calibration_or_for_another_kind(
+    api: httpx.Client, publisher: Publisher
+) -> None:
+    upload_calibration(publisher, "pump-short", 60)
+    publisher.message(state("engine-1", kind="turbofan"))
+    wait_until(lambda: stored(api, "pump-short") == 60, what="the short calibration stored")
+
+    short = api.post("/assets/pump-short/detector")  # no body: the default 400 readings
+    assert short.status_code == 422 and "has 60 stored readings, 400 were asked for" in short.json()["detail"]
+    window = {"requested_by": "eng-ann", "start": "2027-01-15T08:00:00Z", "end": "2027-01-15T08:00:30Z"}
+    assert (
+        "hold 30 complete readings; a detector needs at least 50"
+        in api.post("/assets/pump-short/detector", json=window).json()["detail"]
+    )
+    turbofan = api.post("/assets/engine-1/detector", json={"requested_by": "eng-ann"})
+    assert turbofan.status_code == 422 and "detectors exist for: pump" in turbofan.json()["detail"]
+    assert api.post("/assets/nobody/detector").status_code == 404
+    both = {"requested_by": "x", "first_readings": 60, "end": "2027-01-15T08:00:00Z"}
+    assert api.post("/assets/pump-short/detector", json=both).status_code == 422
+    assert api.get("/models").json() == []

@@ -11,6 +11,7 @@ from types import FrameType
 
 from cloud.demo.cli import add_demo_parser
 from cloud.errors import CloudError
+from cloud.security.cli import add_security_parsers
 from cloud.server import CloudService
 from cloud.settings import load_settings
 
@@ -22,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_serve_parser(subparsers)
     add_demo_parser(subparsers)
+    add_security_parsers(subparsers)
     args = parser.parse_args(argv)
     code: int = args.handler(args)
     return code

@@ -1,0 +1,1 @@
+"""Device security: a development PKI, per-device broker credentials with ACLs, provisioning and rotation."""

@@ -7,7 +7,8 @@
     ├── NotFoundError      an asset, event, work order or model does not exist
     ├── ConflictError      the request contradicts what is stored (e.g. a model version with other bytes)
     ├── InvalidArtifactError  an uploaded model artifact cannot be loaded or its metadata is incomplete
-    └── CalibrationError   a detector cannot be fitted from an asset's stored readings (too few, unknown kind)
+    ├── CalibrationError   a detector cannot be fitted from an asset's stored readings (too few, unknown kind)
+    └── InvalidDesiredStateError  a desired state or rollout does not fit its devices (wrong kind, channels, plan)
 """
 
 
@@ -41,3 +42,7 @@ class InvalidArtifactError(CloudError):
 
 class CalibrationError(CloudError):
     """Raised when an asset's stored readings cannot calibrate a detector; the message says why."""
+
+
+class InvalidDesiredStateError(CloudError):
+    """Raised when a desired state or rollout cannot apply to its devices; the message says why."""

@@ -25,6 +25,8 @@ from cloud.errors import CloudError, ConfigError
 from cloud.ingest.pipeline import Ingest
 from cloud.ingest.stats import IngestCounters, IngestStats
 from cloud.registry.command_publisher import CommandPublisher
+from cloud.registry.rollout_ticker import RolloutTicker
+from cloud.registry.rollouts import CommandSender
 from cloud.registry.signing import load_signer
 from cloud.settings import CloudSettings
 from cloud.store.assets import count_assets
@@ -56,6 +58,7 @@ class _Running:
     ingest: Ingest | None = None
     commands: CommandPublisher | None = None
     api: ApiThread | None = None
+    rollouts: RolloutTicker | None = None
 
 
 class CloudService:
@@ -110,6 +113,9 @@ class CloudService:
             )
             running.api = ApiThread(create_app(context), self.settings.host, self.settings.port)
             running.api.start(timeout_s)
+            sender = CommandSender(settings.public_api_url or running.api.url, running.commands.publish)
+            running.rollouts = RolloutTicker(running.database, self.clock, sender)
+            running.rollouts.start()
         except BaseException:
             self.stop()
             raise
@@ -121,6 +127,8 @@ class CloudService:
         if running is None:
             return
         try:
+            if running.rollouts is not None:
+                running.rollouts.stop()
             if running.api is not None:
                 running.api.stop()
             if running.ingest is not None:

@@ -26,7 +26,7 @@ log = logging.getLogger("edge")
 # CLI option -> AgentSettings field; values left as None fall back to PAAS_EDGE_<FIELD> then the default.
 _RUN_OPTIONS: tuple[tuple[str, str, str, type[Any], str], ...] = (
     ("--device-id", "ID", "device_id", str, "device id, e.g. pump-001"),
-    ("--broker", "URL", "broker_url", str, "broker URL mqtt://HOST:PORT (default mqtt://127.0.0.1:1883)"),
+    ("--broker", "URL", "broker_url", str, "broker URL mqtt://HOST:PORT or mqtts://HOST:PORT (TLS) (default mqtt://127.0.0.1:1883)"),
     ("--sensor", "SPEC", "sensor", str, "sensor source: sim:pump, sim:turbofan, replay:CSV[@SPEED], "
      "command:'CMD' or sysfs:[NAME[:UNIT][*SCALE]=]PATH,... (default sim:pump; see docs/edge.md)"),
     ("--fault", "SPEC", "fault", str, "inject a simulated fault: KIND[@ONSET_S][:CHANNEL]"),
@@ -47,6 +47,11 @@ _RUN_OPTIONS: tuple[tuple[str, str, str, type[Any], str], ...] = (
     ("--max-msgs-per-s", "N", "max_msgs_per_s", float, "drain pace bound in messages/s (default 100)"),
     ("--replay-at-eof", "WHAT", "replay_at_eof", str, "a replay: sensor at the end of its file: loop or stop "
      "(default loop)"),
+    ("--ca-file", "PATH", "ca_file", Path, "mqtts://: CA certificate of the broker (default: the system's CAs)"),
+    ("--username", "NAME", "username", str, "broker user from provisioning (a rotated one in the state dir wins)"),
+    ("--password-file", "PATH", "password_file", Path, "file holding the broker password (never pass it inline)"),
+    ("--signing-key-file", "PATH", "signing_key_file", Path,
+     "the cloud's model-signing public key for over-the-air updates (default: trusted on first use)"),
 )
 
 

@@ -25,10 +25,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from types import TracebackType
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
 
 from contract.backoff import Backoff
 from contract.clock import Clock, SystemClock
 from contract.wire import Command, DeviceState, DeviceStatus, Event, EventKind, ModelRef, Topic, TopicKind
+from edge.commands import CommandDispatcher
+from edge.credentials import HEALTH_USERNAME_KEY, ROTATE_COMMAND, Credentials, load_credentials, save_credentials
 from edge.errors import EdgeError, ModelError, QueueError, SensorError, SensorExhaustedError
 from edge.health import CpuMeter, Health, snapshot
 from edge.link import MqttLink
@@ -38,6 +44,8 @@ from edge.runtime import OnnxModel
 from edge.sensors import PacedSource, SensorSource, SensorSpec, open_sensor
 from edge.settings import AgentSettings
 from edge.token_bucket import TokenBucket
+from edge.updates.desired import COMMAND_NAME as DESIRED_STATE_COMMAND
+from edge.updates.updater import Updater, UpdaterConfig
 from edge.window import SlidingWindow
 
 log = logging.getLogger("edge.agent")
@@ -111,6 +119,15 @@ class Agent:
         self._last_heartbeat = 0.0
         self._final: AgentStats | None = None
         self._failure: Exception | None = None
+        # Commands of the cloud by name (edge.commands): registering a handler is one line here.
+        self.commands = CommandDispatcher()
+        self.commands.register(ROTATE_COMMAND, self._rotate_credentials)
+        # Over-the-air updates (edge.updates): the sampler and a swap take this lock, so a window is never
+        # scored by a model of another window length.
+        self._model_lock = threading.RLock()
+        self.updates = Updater(UpdaterConfig(settings.state_dir, settings.signing_key_file, settings.model_path,
+                                             settings.rate_hz), self)
+        self.commands.register(DESIRED_STATE_COMMAND, self.updates.handle_command)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -143,6 +160,7 @@ class Agent:
         ]
         for thread in self._threads:
             thread.start()
+        self.updates.start()
         model = self._model.info if self._model else None
         log.info("event=started device=%s sensor=%s rate_hz=%g model=%s state_dir=%s next_seq=%d",
                  s.device_id, s.sensor, s.rate_hz, f"{model.id}@{model.version}" if model else "none",
@@ -170,6 +188,7 @@ class Agent:
         if not self._threads or self._queue is None or self._link is None:
             return
         sampler, publisher = self._threads
+        self.updates.stop()
         self._stop_sampling.set()
         sampler.join()
         self._drained.clear()
@@ -250,9 +269,8 @@ class Agent:
     # -- set-up ------------------------------------------------------------------------------
 
     def _load_model(self, sensor: SensorSource) -> OnnxModel | None:
-        model = self._model
-        if model is None and self.settings.model_path is not None:
-            model = OnnxModel.load(self.settings.model_path)
+        # An applied over-the-air artifact (STATE_DIR/model) wins over the settings' model.
+        model = self._model or self.updates.load_active()
         if model is None:
             log.info("event=no_model device=%s asset_kind=%s detail=%r", self.settings.device_id,
                      sensor.asset_kind, "telemetry only")
@@ -284,13 +302,24 @@ class Agent:
             on_ack=functools.partial(self._on_ack, queue), max_inflight=s.max_inflight,
             clean_session=not s.persistent_session, keepalive_s=s.keepalive_s, backoff=self._backoff,
             command_topic=str(Topic(s.tenant, s.device_id, TopicKind.COMMANDS)), on_command=self._on_command,
+            ca_file=str(s.ca_file) if s.ca_file else None,
+            credentials=load_credentials(s.state_dir, s.username, s.password_file),
         )
 
     def _on_command(self, command: Command) -> None:
-        """On the link's thread. Commands are not acted on yet; each one measures the clock offset."""
+        """On the link's thread: each command measures the clock offset, then its handler runs."""
         self.clock_offset_s = self._clock.time() - command.ts
-        log.info("event=command name=%s message_id=%s clock_offset_s=%.3f detail=%r", command.name,
-                 command.message_id, self.clock_offset_s, "not acted on by this agent version")
+        log.info("event=command name=%s message_id=%s clock_offset_s=%.3f", command.name,
+                 command.message_id, self.clock_offset_s)
+        self.commands.dispatch(command)
+
+    def _rotate_credentials(self, command: Command) -> None:
+        """Persist the new credentials first (a crash must not lose them), then reconnect with them."""
+        credentials = Credentials.from_params(command.params)
+        save_credentials(self.settings.state_dir, credentials)
+        if self._link is not None:
+            self._link.use_credentials(credentials)
+        log.info("event=credentials_rotated username=%s", credentials.username)
 
     def _on_ack(self, queue: OutboundQueue, token: object) -> None:
         acknowledge(queue, token)
@@ -300,6 +329,10 @@ class Agent:
     def _state(self, status: DeviceStatus) -> DeviceState:
         model = self._model.info if self._model else None
         health = self.health().as_dict() if status is DeviceStatus.ONLINE and self._queue is not None else {}
+        if health and self._link is not None and self._link.username:
+            health[HEALTH_USERNAME_KEY] = self._link.username  # proves to the cloud which credentials are in use
+        if health:
+            health.update(self.updates.health())
         return DeviceState(
             tenant=self.settings.tenant, device_id=self.settings.device_id, ts=self._clock.time(), status=status,
             asset_kind=self._sensor.asset_kind if self._sensor else "", agent_version=agent_version(),
@@ -351,12 +384,13 @@ class Agent:
         if self._since_wake >= self.settings.batch_max:
             self._since_wake = 0
             self._wake.set()
-        if self._window is not None:
-            self._window.push(values, ts)
-            self._since_score += 1
-            if self._window.full and self._since_score >= self.settings.hop:
-                self._since_score = 0
-                self._score(seq, ts)
+        with self._model_lock:
+            if self._window is not None:
+                self._window.push(values, ts)
+                self._since_score += 1
+                if self._window.full and self._since_score >= self.settings.hop:
+                    self._since_score = 0
+                    self._score(seq, ts)
 
     def _score(self, seq: int, ts: float) -> None:
         assert self._model is not None and self._window is not None and self._queue is not None
@@ -364,7 +398,9 @@ class Agent:
             score = self._model.score(self._window.array())
         except ModelError as exc:
             log.error("event=score_failed seq=%d error=%r", seq, str(exc))
+            self.updates.observe_score(ok=False)
             return
+        self.updates.observe_score(ok=True)
         if not score.is_anomaly:
             return
         info = self._model.info
@@ -381,6 +417,40 @@ class Agent:
             log.error("event=event_dropped seq=%d error=%r", seq, str(exc))
             return
         log.info("event=anomaly seq=%d score=%.3f threshold=%.3f", seq, score.score, score.threshold)
+        self._wake.set()
+
+    # -- over-the-air updates: the agent as edge.updates.apply.ModelHost ---------------------
+
+    def sensor_layout(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        assert self._sensor is not None
+        return tuple(c.name for c in self._sensor.channels), tuple(c.unit for c in self._sensor.channels)
+
+    def recent_window(self, size: int) -> npt.NDArray[np.floating[Any]] | None:
+        with self._model_lock:
+            window = self._window
+            return window.array() if window is not None and window.full and window.size == size else None
+
+    def active_model(self) -> OnnxModel | None:
+        return self._model
+
+    def swap_model(self, model: OnnxModel | None) -> OnnxModel | None:
+        """Swap under the sampler's lock; a window of another length starts empty (it refills in W samples)."""
+        assert self._sensor is not None
+        with self._model_lock:
+            previous, self._model = self._model, model
+            if model is None:
+                self._window = None
+            elif self._window is None or self._window.size != model.info.window:
+                self._window = SlidingWindow(model.info.window, len(self._sensor.channels))
+            self._since_score = 0
+        if self._queue is not None:
+            info = model.info if model else None
+            self._queue.set_info(model_id=info.id if info else "", model_version=info.version if info else "")
+        return previous
+
+    def announce(self) -> None:
+        """Send the state (with the update's outcome) at the publisher's next turn, not at the next heartbeat."""
+        self._last_heartbeat = -math.inf
         self._wake.set()
 
     # -- publisher thread --------------------------------------------------------------------

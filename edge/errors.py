@@ -6,7 +6,8 @@
     │   └── SensorExhaustedError  a finite source (a replay that does not loop) has no more readings
     ├── ModelError         a model cannot be loaded, does not fit the sensors, or fails to score
     ├── QueueError         the local durable queue cannot be opened or written
-    └── LinkError          the MQTT link cannot be configured (connection loss is retried, not raised)
+    ├── LinkError          the MQTT link cannot be configured (connection loss is retried, not raised)
+    └── UpdateError        an over-the-air update is refused or cannot complete (`reason` says why, briefly)
 """
 
 
@@ -36,3 +37,11 @@ class QueueError(EdgeError):
 
 class LinkError(EdgeError):
     """Raised when the MQTT link is misconfigured."""
+
+
+class UpdateError(EdgeError):
+    """Raised when an over-the-air update is refused or fails; `reason` is a short code for the health report."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason

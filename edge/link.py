@@ -22,6 +22,12 @@ Presence: the last will is a retained DeviceState(offline), registered afresh at
 each connect; a retained birth DeviceState(online) is published on every connect;
 `close()` publishes offline itself, since a clean DISCONNECT suppresses the will.
 
+Security: an `mqtts://` URL turns TLS on (stdlib `ssl` through paho's `tls_set`), verifying the
+broker's certificate against `ca_file` (or the system's CAs) including its host name. The
+credentials are sent at every connect; `use_credentials()` (a rotation) replaces them and makes
+the loop reconnect at once; a refused login (wrong or revoked password) is retried with backoff
+like any other refusal. The password is never logged.
+
 Commands: given a `command_topic`, the link subscribes to it (QoS 1) at every
 connect and hands each valid `Command` to `on_command` on its loop thread; an
 invalid one is logged with the reason and skipped.
@@ -40,8 +46,10 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from contract.backoff import Backoff
 from contract.errors import ProtocolError
 from contract.wire import Command, DeviceState, Message, decode, encode, topic_of
+from edge.credentials import Credentials
 from edge.errors import LinkError
-from edge.settings import parse_broker_url
+from edge.settings import parse_broker_url, uses_tls
+from edge.tls import client_tls_context
 
 log = logging.getLogger("edge.link")
 
@@ -66,6 +74,8 @@ class MqttLink:
         keepalive_s: int = 30,
         command_topic: str | None = None,
         on_command: Callable[[Command], None] | None = None,
+        ca_file: str | None = None,
+        credentials: Credentials | None = None,
     ) -> None:
         self.url = url
         self._host, self._port = parse_broker_url(url)
@@ -79,6 +89,13 @@ class MqttLink:
         client.on_connect, client.on_disconnect = self._handle_connect, self._handle_disconnect
         client.on_publish, client.on_message = self._handle_publish, self._handle_message
         client.on_socket_register_write = client.on_socket_unregister_write = _ignore_socket
+        if uses_tls(url):
+            client.tls_set_context(client_tls_context(ca_file))
+        self.username: str | None = None  # the login of the current (or last) connection
+        self._login: str | None = None  # the login of the next CONNECT
+        self._reconnect_requested = threading.Event()
+        if credentials is not None:
+            self._set_credentials(credentials)
         # Only records where to connect; every attempt, the first included, is a reconnect() in our loop.
         self._client.connect_async(self._host, self._port, keepalive=keepalive_s)
         self._client_id = client_id
@@ -104,6 +121,16 @@ class MqttLink:
     def capacity(self) -> int:
         """How many more messages may be put in flight now (0 while disconnected)."""
         return max(0, self.max_inflight - self.inflight) if self.connected else 0
+
+    def use_credentials(self, credentials: Credentials) -> None:
+        """Log in with `credentials` from now on: the loop disconnects and reconnects with them at once."""
+        self._set_credentials(credentials)
+        self._reconnect_requested.set()
+
+    def _set_credentials(self, credentials: Credentials) -> None:
+        # paho sends these at the next CONNECT; the current connection keeps its login until then.
+        self._client.username_pw_set(credentials.username, credentials.password)
+        self._login = credentials.username
 
     def start(self, connect_timeout_s: float) -> None:
         """Start the network thread; `LinkError` if the broker is not reached within the timeout."""
@@ -168,6 +195,12 @@ class MqttLink:
                     self._closing.wait(self._backoff.next_delay())
                     continue
             rc = self._client.loop(timeout=_LOOP_TIMEOUT_S)
+            if self._reconnect_requested.is_set() and not self._closing.is_set():
+                self._reconnect_requested.clear()
+                log.info("event=reconnecting broker=%s reason=%r", self.url, "new credentials")
+                self._disconnect_cleanly()
+                socket_up = False
+                continue
             if rc != MQTTErrorCode.MQTT_ERR_SUCCESS and not self._closing.is_set():
                 socket_up = False
                 self._connected.clear()
@@ -209,6 +242,7 @@ class MqttLink:
             self.reconnects += 1
         self._ever_connected = True
         self._backoff.reset()
+        self.username = self._login
         self._connected.set()
         log.info("event=connected broker=%s session_present=%s", self.url, flags.session_present)
         self.publish(self._birth(), retain=True, force=True)

@@ -59,12 +59,18 @@ class AgentSettings:
     fsync: str = "normal"  # "normal" or "full": see edge.queue for the trade-off
     max_msgs_per_s: float = 100.0  # drain pace (edge.token_bucket): 100 batches of 100 = 10,000 readings/s
     replay_at_eof: str = "loop"  # a replay: sensor at the end of its file: "loop" again or "stop" the agent
+    ca_file: Path | None = None  # mqtts://: the CA that signed the broker's certificate (None: the system's CAs)
+    username: str = ""  # the provisioned broker user; STATE_DIR/credentials.json (a rotation's) wins over it
+    password_file: Path | None = None
+    signing_key_file: Path | None = None  # the cloud's model-signing public key (None: trusted on first use)
 
     def __post_init__(self) -> None:
         _check_ids(self.tenant, self.device_id)
         spec = SensorSpec.parse(self.sensor)
         parse_fault(self.fault)
         parse_broker_url(self.broker_url)
+        _check_security(self)
+        _check_signing_key(self)
         _check_range("rate_hz", self.rate_hz, 0.0, MAX_RATE_HZ, "--rate")
         _check_range("publish_interval_s", self.publish_interval_s, 0.0, 3600.0, "--publish-interval")
         _check_range("heartbeat_s", self.heartbeat_s, 0.0, 86400.0, "--heartbeat")
@@ -110,15 +116,42 @@ class AgentSettings:
 
 
 def parse_broker_url(url: str) -> tuple[str, int]:
-    """`mqtt://host[:port]` -> (host, port); `ConfigError` for anything else."""
+    """`mqtt://host[:port]` or `mqtts://host[:port]` (TLS) -> (host, port); `ConfigError` for anything else."""
     parts = urlsplit(url)
     try:
-        port = parts.port or 1883
+        port = parts.port or (8883 if parts.scheme == "mqtts" else 1883)
     except ValueError:
         raise ConfigError(f"broker URL {url!r}: the port must be a number between 0 and 65535") from None
-    if parts.scheme != "mqtt" or not parts.hostname or parts.path not in ("", "/"):
-        raise ConfigError(f"broker URL {url!r} is not of the form mqtt://HOST:PORT (mqtts:// is not supported yet)")
+    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname or parts.path not in ("", "/"):
+        raise ConfigError(f"broker URL {url!r} is not of the form mqtt://HOST:PORT or mqtts://HOST:PORT")
     return parts.hostname, port
+
+
+def uses_tls(url: str) -> bool:
+    return urlsplit(url).scheme == "mqtts"
+
+
+def _check_security(s: AgentSettings) -> None:
+    """TLS and credential options: files exist, and they go together with what they need."""
+    for name in ("ca_file", "password_file"):
+        value = getattr(s, name)
+        if value is not None:
+            object.__setattr__(s, name, Path(value))
+    if s.ca_file is not None and not uses_tls(s.broker_url):
+        raise ConfigError(f"--ca-file needs an mqtts:// broker URL, got {s.broker_url!r}")
+    if s.ca_file is not None and not s.ca_file.is_file():
+        raise ConfigError(f"CA file {s.ca_file} does not exist (the provisioning bundle's ca.pem)")
+    if s.password_file is not None and not s.username:
+        raise ConfigError("--password-file needs --username (PAAS_EDGE_USERNAME)")
+
+
+def _check_signing_key(s: AgentSettings) -> None:
+    """Over-the-air updates: a pinned signing key file must exist (edge.updates.signing_key reads it)."""
+    if s.signing_key_file is None:
+        return
+    object.__setattr__(s, "signing_key_file", Path(s.signing_key_file))
+    if not s.signing_key_file.is_file():
+        raise ConfigError(f"signing key file {s.signing_key_file} does not exist (the cloud's model-signing key)")
 
 
 def seed_for(device_id: str) -> int:

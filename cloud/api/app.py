@@ -8,8 +8,26 @@ from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 
 from cloud.api.deps import ApiContext
-from cloud.api.routers import assets, contracts, detectors, events, health, models, stats, work_orders
-from cloud.errors import CalibrationError, ConflictError, InvalidArtifactError, NotFoundError, StoreError
+from cloud.api.routers import (
+    assets,
+    contracts,
+    detectors,
+    devices,
+    events,
+    health,
+    models,
+    rollouts,
+    stats,
+    work_orders,
+)
+from cloud.errors import (
+    CalibrationError,
+    ConflictError,
+    InvalidArtifactError,
+    InvalidDesiredStateError,
+    NotFoundError,
+    StoreError,
+)
 from cloud.maintenance.work_orders import TransitionError
 
 API_PREFIX = "/api/v1"
@@ -22,7 +40,7 @@ def create_app(context: ApiContext) -> FastAPI:
         summary="Assets, telemetry, anomaly events, maintenance work orders and the model registry.",
     )
     app.state.context = context
-    routers = (assets, events, work_orders, stats, models, detectors, contracts)
+    routers = (assets, events, work_orders, stats, models, detectors, contracts, devices, rollouts)
     for router in (module.router for module in routers):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(health.router)
@@ -31,6 +49,7 @@ def create_app(context: ApiContext) -> FastAPI:
     app.add_exception_handler(ConflictError, _error_response(status.HTTP_409_CONFLICT))
     app.add_exception_handler(InvalidArtifactError, _error_response(status.HTTP_422_UNPROCESSABLE_CONTENT))
     app.add_exception_handler(CalibrationError, _error_response(status.HTTP_422_UNPROCESSABLE_CONTENT))
+    app.add_exception_handler(InvalidDesiredStateError, _error_response(status.HTTP_422_UNPROCESSABLE_CONTENT))
     app.add_exception_handler(StoreError, _error_response(status.HTTP_503_SERVICE_UNAVAILABLE))
     return app
 

@@ -157,6 +157,7 @@ class DesiredStateRow(Base):
     explanation: Mapped[str] = mapped_column(sa.Text)
     command_message_id: Mapped[str | None] = mapped_column(sa.String(ID_LEN), default=None)
     command_published_at: Mapped[float | None] = mapped_column(default=None)
+    sample_rate_hz: Mapped[float | None] = mapped_column(default=None, doc="a sample rate asked for with the model")
 
 
 class ContractRow(Base):
@@ -211,5 +212,50 @@ class DeviceCredentialRow(Base):
     expires_at: Mapped[float]
     revoke_at: Mapped[float | None] = mapped_column(default=None, doc="end of the grace period once superseded")
     revoked_at: Mapped[float | None] = mapped_column(default=None)
+
+
+ROLLOUT_STATUSES = ("running", "completed", "halted")
+ROLLOUT_DEVICE_STATUSES = ("waiting", "pending", "applied", "failed", "stuck")
+
+
+class RolloutRow(Base):
+    """A model version rolled out to a group of devices in stages (cloud.registry.rollouts)."""
+
+    __tablename__ = "rollouts"
+    __table_args__ = (
+        sa.ForeignKeyConstraint(["model_id", "model_version"], ["model_artifacts.model_id", "model_artifacts.version"]),
+        sa.CheckConstraint(f"status IN {ROLLOUT_STATUSES!r}", name="ck_rollouts_status"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    model_id: Mapped[str] = mapped_column(sa.String(MODEL_ID_LEN))
+    model_version: Mapped[str] = mapped_column(sa.String(ID_LEN))
+    status: Mapped[str] = mapped_column(sa.String(16), index=True)
+    plan: Mapped[dict[str, Any]] = mapped_column(doc="{stages: cumulative device counts, group: what was asked}")
+    current_stage: Mapped[int]
+    failure_budget: Mapped[int]
+    device_deadline_s: Mapped[float]
+    requested_by: Mapped[str] = mapped_column(sa.String(128))
+    created_at: Mapped[float]
+    updated_at: Mapped[float]
+    halted_reason: Mapped[str | None] = mapped_column(sa.Text, default=None)
+
+
+class RolloutDeviceRow(Base):
+    """One device of a rollout: its stage and how its update went."""
+
+    __tablename__ = "rollout_devices"
+    __table_args__ = (sa.CheckConstraint(f"status IN {ROLLOUT_DEVICE_STATUSES!r}", name="ck_rollout_devices_status"),)
+
+    rollout_id: Mapped[int] = mapped_column(sa.ForeignKey("rollouts.id"), primary_key=True)
+    device_id: Mapped[str] = mapped_column(sa.String(ID_LEN), sa.ForeignKey("assets.device_id"), primary_key=True)
+    position: Mapped[int]
+    stage: Mapped[int]
+    status: Mapped[str] = mapped_column(sa.String(16))
+    detail: Mapped[str] = mapped_column(sa.Text, default="")
+    sent_at: Mapped[float | None] = mapped_column(default=None)
+    command_published: Mapped[bool] = mapped_column(default=False)
+    finished_at: Mapped[float | None] = mapped_column(default=None)
+
 
 METADATA = Base.metadata

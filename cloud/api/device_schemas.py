@@ -1,0 +1,86 @@
+"""Request and response bodies of the device-state and rollout endpoints."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+RolloutStatus = Literal["running", "completed", "halted"]
+RolloutDeviceStatus = Literal["waiting", "pending", "applied", "failed", "stuck"]
+
+
+class DesiredStateChange(BaseModel):
+    model_id: str = Field(min_length=1, max_length=128)
+    model_version: str = Field(min_length=1, max_length=64)
+    sample_rate_hz: float | None = Field(default=None, gt=0, le=1000)
+    requested_by: str = Field(default="api", min_length=1, max_length=128)
+    explanation: str = Field(default="set by a planner", max_length=2000)
+
+
+class DesiredStateView(BaseModel):
+    model_id: str
+    model_version: str
+    sample_rate_hz: float | None = None
+    requested_by: str
+    requested_at: datetime
+    explanation: str
+    command_published: bool = Field(description="false: stored, but the broker did not acknowledge the command")
+
+
+class ReportedStateView(BaseModel):
+    model_id: str
+    model_version: str
+    update_status: str | None = Field(description="applied, rolled_back, failed:<reason>, downloading, …")
+    update_target: str | None = Field(default=None, description="model_id@version the update status is about")
+    update_detail: str | None = None
+    at: datetime | None = Field(description="the device's time of its last applied state message")
+    online: bool
+
+
+class DeviceStateView(BaseModel):
+    device_id: str
+    desired: DesiredStateView | None
+    reported: ReportedStateView
+    in_sync: bool
+
+
+class RolloutCreate(BaseModel):
+    model_id: str = Field(min_length=1, max_length=128)
+    model_version: str = Field(min_length=1, max_length=64)
+    devices: list[str] | None = Field(default=None, min_length=1, max_length=10_000)
+    group: str | None = Field(default=None, min_length=1, max_length=64, description="device-id prefix")
+    stages: list[int | float] = Field(
+        default=[1.0], min_length=1, max_length=20,
+        description="cumulative: a float is a fraction of the devices (0-1], an integer a device count",
+    )
+    failure_budget: int = Field(default=0, ge=0, description="devices that may fail or get stuck; one more halts")
+    device_deadline_s: float = Field(default=3600.0, gt=0, le=30 * 86400)
+    requested_by: str = Field(default="api", min_length=1, max_length=128)
+
+
+class RolloutDeviceView(BaseModel):
+    device_id: str
+    stage: int
+    status: RolloutDeviceStatus
+    detail: str
+    sent_at: datetime | None
+    finished_at: datetime | None
+
+
+class RolloutView(BaseModel):
+    id: int
+    model_id: str
+    model_version: str
+    status: RolloutStatus
+    halted_reason: str | None
+    stages: list[int] = Field(description="cumulative device counts per stage")
+    current_stage: int
+    failure_budget: int
+    failures: int
+    device_deadline_s: float
+    requested_by: str
+    created_at: datetime
+    updated_at: datetime
+    devices: list[RolloutDeviceView]

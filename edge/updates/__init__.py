@@ -1,0 +1,1 @@
+"""Over-the-air model and configuration updates: desired state, download, verification, swap and rollback."""

@@ -1,0 +1,104 @@
+"""Decide whether a downloaded artifact may replace the running model, before anything is swapped.
+
+In order: the command names the key the agent trusts; the bytes hash to the commanded
+digest; the Ed25519 signature of that raw digest verifies; onnxruntime loads it; it is
+the commanded model id and version, an anomaly model, with the device's channels and
+units; and a smoke score on the current window (when the agent holds one of the
+model's length) is finite. Each refusal is an `UpdateError` whose `reason` the
+health report shows as `failed:<reason>`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import hashlib
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from contract.wire import EventKind
+from edge.errors import ModelError, UpdateError
+from edge.runtime import OnnxModel
+from edge.updates import ed25519
+from edge.updates.desired import DesiredState
+from edge.updates.signing_key import TrustedKey
+
+
+class ModelHost(Protocol):
+    """What the updater needs of the agent that runs the model."""
+
+    def sensor_layout(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The sensors' channel names and units, in order."""
+
+    def recent_window(self, size: int) -> npt.NDArray[np.floating[Any]] | None:
+        """The current full window if it holds `size` samples, else None."""
+
+    def active_model(self) -> OnnxModel | None: ...
+
+    def swap_model(self, model: OnnxModel | None) -> OnnxModel | None:
+        """Make `model` the one that scores (atomically for the sampler); returns the one it replaced."""
+
+    def announce(self) -> None:
+        """Publish the device state soon (the update's outcome)."""
+
+
+def check_signature(data: bytes, desired: DesiredState, key: TrustedKey) -> None:
+    if desired.signing_key_id != key.key_id:
+        raise UpdateError(
+            "unknown_signing_key",
+            f"signed with key {desired.signing_key_id!r}, this device trusts {key.key_id!r} ({key.source})",
+        )
+    digest = hashlib.sha256(data)
+    if digest.hexdigest() != desired.sha256:
+        raise UpdateError("sha256_mismatch", f"the artifact does not hash to {desired.sha256}")
+    try:
+        signature = base64.b64decode(desired.signature, validate=True)
+    except (ValueError, binascii.Error):
+        raise UpdateError("bad_signature", "the signature is not base64") from None
+    if not ed25519.verify(key.raw, digest.digest(), signature):
+        raise UpdateError("bad_signature", "the Ed25519 signature does not verify with the trusted key")
+
+
+def prepare_candidate(path: Path, desired: DesiredState, key: TrustedKey, host: ModelHost) -> OnnxModel:
+    """The verified, loaded and checked model of `path`; `UpdateError` if any check refuses it."""
+    check_signature(path.read_bytes(), desired, key)
+    try:
+        model = OnnxModel.load(path)
+    except ModelError as exc:
+        raise UpdateError("load_failed", str(exc)) from None
+    info = model.info
+    if (info.id, info.version) != (desired.model_id, desired.model_version):
+        raise UpdateError("identity_mismatch", f"the artifact is {info.id}@{info.version}, "
+                          f"the command asked for {desired.model_id}@{desired.model_version}")
+    if info.kind != EventKind.ANOMALY.value:
+        raise UpdateError("wrong_kind", f"{info.id} is a {info.kind!r} model; this agent runs anomaly models")
+    channels, units = host.sensor_layout()
+    try:
+        model.check_inputs(channels, units)
+    except ModelError as exc:
+        raise UpdateError("schema_mismatch", str(exc)) from None
+    smoke_test(model, host.recent_window(info.window))
+    return model
+
+
+def smoke_test(model: OnnxModel, window: npt.NDArray[np.floating[Any]] | None) -> None:
+    """One score of the current window must succeed and be finite (skipped without a window: probation decides)."""
+    if window is None:
+        return
+    try:
+        score = model.score(window)
+    except ModelError as exc:
+        raise UpdateError("invalid_output", str(exc)) from None
+    if not all(np.isfinite(v) for v in score.contributions.values()):
+        raise UpdateError("invalid_output", f"model {model.info.id} gives non-finite contributions")
+
+
+def with_threshold(model: OnnxModel, threshold: float | None) -> OnnxModel:
+    """`model` deciding against `threshold` (None: its own); ModelInfo is frozen, so it is replaced whole."""
+    if threshold is not None:
+        model.info = dataclasses.replace(model.info, threshold=threshold)
+    return model

@@ -1,0 +1,200 @@
+"""The updater against a stand-in agent: verify, swap, persist, probation, rollback, resume, trust."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+from edge_testkit import PUMP_CENTER, build_model, wait_until
+from updatetest_support import ArtifactServer, CloudKey, artifact_server, desired_command
+
+from contract.channels import PUMP_CHANNELS
+from contract.wire import Command
+from edge.errors import UpdateError
+from edge.runtime import OnnxModel
+from edge.updates.updater import Updater, UpdaterConfig
+
+NAMES = tuple(c.name for c in PUMP_CHANNELS)
+UNITS = tuple(c.unit for c in PUMP_CHANNELS)
+DONE = ("applied", "rolled_back", "probation")
+
+
+class FakeHost:
+    """What the updater needs of an agent: the sensors, the current window, and the swap."""
+
+    def __init__(self, model: OnnxModel | None, window: npt.NDArray[np.float32] | None = None) -> None:
+        self.model, self.window, self.announced = model, window, 0
+
+    def sensor_layout(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        return NAMES, UNITS
+
+    def recent_window(self, size: int) -> npt.NDArray[np.floating[Any]] | None:
+        return self.window if self.window is not None and self.window.shape[0] == size else None
+
+    def active_model(self) -> OnnxModel | None:
+        return self.model
+
+    def swap_model(self, model: OnnxModel | None) -> OnnxModel | None:
+        previous, self.model = self.model, model
+        return previous
+
+    def announce(self) -> None:
+        self.announced += 1
+
+
+@pytest.fixture
+def server() -> Iterator[ArtifactServer]:
+    with artifact_server() as running:
+        yield running
+
+
+@pytest.fixture
+def signer(server: ArtifactServer) -> CloudKey:
+    signer = CloudKey()
+    server.signing_key = signer.endpoint_json()
+    return signer
+
+
+def healthy_window(size: int = 10) -> npt.NDArray[np.float32]:
+    return np.tile(np.asarray(PUMP_CENTER, np.float32), (size, 1))
+
+
+def artifact(tmp_path: Path, version: str, **kwargs: Any) -> bytes:
+    return build_model(tmp_path / "built" / f"{version}.onnx", version=version, **kwargs).read_bytes()
+
+
+def make_updater(state: Path, host: FakeHost, **config: Any) -> Updater:
+    return Updater(UpdaterConfig(state, **config), host)
+
+
+def run_to_end(updater: Updater, host: FakeHost) -> str:
+    updater.start()
+    try:
+        wait_until(lambda: updater.status in DONE or updater.status.startswith("failed:"), 15, "an update outcome")
+    finally:
+        updater.stop()
+    return updater.status
+
+
+def test_a_good_artifact_is_swapped_in_committed_after_probation_and_loaded_after_a_restart(
+    tmp_path: Path, server: ArtifactServer, signer: CloudKey
+) -> None:
+    old = OnnxModel.load(build_model(tmp_path / "old.onnx", version="1"))
+    host, state = FakeHost(old, healthy_window()), tmp_path / "state"
+    content = artifact(tmp_path, "2")
+    updater = make_updater(state, host, probation_windows=2)
+    updater.handle_command(desired_command(server.add("v2", content), content, signer, "test-pump", "2"))
+    assert run_to_end(updater, host) == "probation"
+    assert host.model is not None and host.model.info.version == "2"
+    record = json.loads((state / "model" / "current.json").read_text())
+    assert record["active"]["version"] == "2" and record["committed"] is False
+    updater.observe_score(ok=True)
+    updater.observe_score(ok=True)
+    assert updater.health()["update_status"] == "applied" and host.announced >= 3
+    assert json.loads((state / "model" / "current.json").read_text())["committed"] is True
+    assert not (state / "updates" / "desired.json").exists()
+    assert (state / "updates" / "signing-key.json").exists()  # trusted on first use, kept
+    restarted = make_updater(state, FakeHost(None))
+    loaded = restarted.load_active()
+    assert loaded is not None and loaded.info.sha256 == hashlib.sha256(content).hexdigest()
+    assert restarted.status == "applied"
+
+
+@pytest.mark.parametrize("defect", ["signature", "sha256", "key"])
+def test_a_bad_signature_digest_or_key_is_refused(
+    tmp_path: Path, server: ArtifactServer, signer: CloudKey, defect: str
+) -> None:
+    host = FakeHost(None)
+    content = artifact(tmp_path, "2")
+    command = desired_command(server.add("v2", content), content, signer, "test-pump", "2")
+    forged = {
+        "signature": {"signature": CloudKey().sign(content)},
+        "sha256": {"sha256": hashlib.sha256(content + b"x").hexdigest(), "signature": signer.sign(content + b"x")},
+        "key": {"signing_key_id": "0123456789abcdef"},
+    }[defect]
+    command.params.update(forged)
+    updater = make_updater(tmp_path / "state", host)
+    updater.handle_command(command)
+    expected = {"signature": "bad_signature", "sha256": "sha256_mismatch", "key": "unknown_signing_key"}[defect]
+    assert run_to_end(updater, host) == f"failed:{expected}"
+    assert host.model is None and not (tmp_path / "state" / "model" / "current.json").exists()
+
+
+def test_a_model_for_other_sensors_is_refused(tmp_path: Path, server: ArtifactServer, signer: CloudKey) -> None:
+    host = FakeHost(None)
+    content = artifact(tmp_path, "2", channels=PUMP_CHANNELS[:4])
+    updater = make_updater(tmp_path / "state", host)
+    updater.handle_command(desired_command(server.add("v2", content), content, signer, "test-pump", "2"))
+    assert run_to_end(updater, host) == "failed:schema_mismatch"
+    assert "expects channels" in updater.health()["update_detail"]
+
+
+def test_a_nan_model_fails_its_smoke_test_or_is_rolled_back_in_probation(
+    tmp_path: Path, server: ArtifactServer, signer: CloudKey
+) -> None:
+    old = OnnxModel.load(build_model(tmp_path / "old.onnx", version="1"))
+    content = artifact(tmp_path, "nan", scale=[0.0] * 8)  # z = x / 0: inf and NaN
+    url = server.add("nan", content)
+    smoked = FakeHost(old, healthy_window())
+    first = make_updater(tmp_path / "a", smoked)
+    first.handle_command(desired_command(url, content, signer, "test-pump", "nan"))
+    assert run_to_end(first, smoked) == "failed:invalid_output" and smoked.model is old
+
+    no_window = FakeHost(old)  # the agent's window is not full yet: no smoke test, the probation decides
+    second = make_updater(tmp_path / "b", no_window)
+    second.handle_command(desired_command(url, content, signer, "test-pump", "nan"))
+    assert run_to_end(second, no_window) == "probation" and no_window.model is not old
+    second.observe_score(ok=False)
+    assert second.status == "rolled_back" and no_window.model is old
+    assert not (tmp_path / "b" / "model" / "current.json").exists()  # back to the settings' model
+    assert list((tmp_path / "b" / "model").glob("*.onnx")) == []
+
+
+def test_an_interrupted_update_resumes_at_the_next_start(
+    tmp_path: Path, server: ArtifactServer, signer: CloudKey
+) -> None:
+    state, content = tmp_path / "state", artifact(tmp_path, "2")
+    command = desired_command(server.add("v2", content), content, signer, "test-pump", "2")
+    make_updater(state, FakeHost(None)).handle_command(command)  # persisted; then the power went
+    sha = command.params["sha256"]
+    (state / "updates" / f"{sha}.part").write_bytes(content[:300])
+    host = FakeHost(None)
+    assert run_to_end(make_updater(state, host), host) == "probation"
+    assert server.ranges == ["bytes=300-"] and host.model is not None and host.model.info.version == "2"
+
+
+def test_a_pinned_key_file_is_used_and_settings_are_applied_or_reported(
+    tmp_path: Path, server: ArtifactServer, signer: CloudKey
+) -> None:
+    server.signing_key = None  # nothing to fetch: the pinned key must be used
+    old = OnnxModel.load(build_model(tmp_path / "old.onnx", version="1"))
+    host, content = FakeHost(old, healthy_window()), artifact(tmp_path, "2")
+    updater = make_updater(tmp_path / "state", host, signing_key_file=signer.write_pem(tmp_path / "key.pem"),
+                           rate_hz=1.0, probation_windows=1)
+    command = desired_command(server.add("v2", content), content, signer, "test-pump", "2", threshold=7.5,
+                              sample_rate_hz=10.0)
+    updater.handle_command(command)
+    assert run_to_end(updater, host) == "probation"
+    updater.observe_score(ok=True)
+    assert host.model is not None and host.model.info.threshold == 7.5
+    assert updater.health()["update_status"] == "applied"
+    assert "sample_rate_hz 10 not applied" in updater.health()["update_detail"]
+    assert make_updater(tmp_path / "state", FakeHost(None)).load_active().info.threshold == 7.5  # type: ignore[union-attr]
+
+
+def test_an_invalid_command_is_reported_and_a_threshold_alone_is_applied(tmp_path: Path) -> None:
+    old = OnnxModel.load(build_model(tmp_path / "old.onnx", version="1"))
+    host = FakeHost(old)
+    updater = make_updater(tmp_path / "state", host)
+    with pytest.raises(UpdateError):
+        updater.handle_command(Command("demo", "pump-001", 0.0, "set_desired_state", {"model_id": "x"}))
+    assert updater.status == "failed:invalid_command"
+    updater.handle_command(Command("demo", "pump-001", 0.0, "set_desired_state", {"threshold": 9.0}))
+    assert run_to_end(updater, host) == "applied"
+    assert old.info.threshold == 9.0 and host.model is old

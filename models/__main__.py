@@ -16,6 +16,7 @@ from pathlib import Path
 from contract.clock import Clock, SystemClock
 from models import skab_predict
 from models.paths import DEFAULT_PUMP_MODEL
+from models.rul import commands as rul_commands
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,10 @@ COMMANDS: tuple[Command, ...] = (
             _evaluate_pump_arguments, _run_evaluate_pump),
     Command("skab-predict", "fit a detector per SKAB recording on its first 400 rows and score every row via ONNX",
             skab_predict.add_arguments, skab_predict.run),
+    Command("train-rul", "train the turbofan RUL ensemble on C-MAPSS FD001 (cross-validated) and write the artifact",
+            rul_commands.train_arguments, rul_commands.run_train),
+    Command("cmapss-predict", "predict each unit's RUL at its last cycle in a C-MAPSS test file (unit,rul CSV)",
+            rul_commands.predict_arguments, rul_commands.run_predict),
 )
 
 

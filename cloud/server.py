@@ -97,7 +97,8 @@ class CloudService:
             running.ingest = Ingest(settings, running.database, running.timeseries, self.clock, self._counters)
             running.ingest.start()
             running.commands = CommandPublisher(
-                settings.broker_host, settings.broker_port, settings.command_client_id, settings.mqtt_keepalive_s
+                settings.broker_host, settings.broker_port, settings.command_client_id, settings.mqtt_keepalive_s,
+                login=settings.broker_login,
             )
             running.commands.start()
             context = ApiContext(

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from cloud.broker.login import BrokerLogin
 from cloud.errors import ConfigError
 
 DEFAULT_DB_URL = "sqlite:///var/cloud/cloud.db"
@@ -68,13 +69,17 @@ class CloudSettings(BaseSettings):
     )
     credential_valid_days: float = Field(default=90.0, gt=0.0, le=3650.0)
     credential_grace_s: float = Field(default=3600.0, ge=0.0, description="old password kept after a rotation")
+    # How the cloud itself logs in to the broker (mqtts:// URLs use TLS; see cloud.broker.login).
+    broker_username: str = Field(default="", validation_alias="PAAS_BROKER_USERNAME")
+    broker_password_file: Path | None = Field(default=None, validation_alias="PAAS_BROKER_PASSWORD_FILE")
+    broker_ca_file: Path | None = Field(default=None, validation_alias="PAAS_BROKER_CA_FILE")
 
     @field_validator("broker_url")
     @classmethod
     def _broker_is_mqtt(cls, value: str) -> str:
         parts = urlsplit(value)
-        if parts.scheme != "mqtt" or not parts.hostname:
-            raise ValueError(f"{value!r} is not mqtt://host[:port] (TLS is not supported yet)")
+        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+            raise ValueError(f"{value!r} is not mqtt://host[:port] or mqtts://host[:port]")
         _ = parts.port  # raises ValueError for a malformed port
         return value
 
@@ -115,7 +120,17 @@ class CloudSettings(BaseSettings):
 
     @property
     def broker_port(self) -> int:
-        return urlsplit(self.broker_url).port or 1883
+        parts = urlsplit(self.broker_url)
+        return parts.port or (8883 if parts.scheme == "mqtts" else 1883)
+
+    @property
+    def broker_login(self) -> BrokerLogin:
+        return BrokerLogin(
+            tls=urlsplit(self.broker_url).scheme == "mqtts",
+            ca_file=self.broker_ca_file,
+            username=self.broker_username,
+            password_file=self.broker_password_file,
+        )
 
 
 def load_settings(**overrides: Any) -> CloudSettings:

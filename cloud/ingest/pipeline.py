@@ -35,6 +35,7 @@ class Ingest:
             settings.ingest_client_id,
             on_delivery=self._deliver,
             keepalive_s=settings.mqtt_keepalive_s,
+            login=settings.broker_login,
         )
         self._worker = IngestWorker(
             self.handler,

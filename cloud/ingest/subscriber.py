@@ -23,6 +23,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from cloud.broker.login import BrokerLogin
 from cloud.errors import BrokerError
 from contract.backoff import Backoff
 from contract.wire import TopicKind, subscription
@@ -56,6 +57,7 @@ class MqttSubscriber:
         on_delivery: Callable[[Delivery], None],
         keepalive_s: int = 30,
         backoff: Backoff | None = None,
+        login: BrokerLogin | None = None,
     ) -> None:
         self._host, self._port, self._keepalive = host, port, keepalive_s
         self._on_delivery = on_delivery
@@ -67,6 +69,7 @@ class MqttSubscriber:
             protocol=mqtt.MQTTv311,
             manual_ack=True,
         )
+        (login or BrokerLogin()).apply(self._client)
         self._client.on_connect = self._on_connect
         self._client.on_subscribe = self._on_subscribe
         self._client.on_message = self._on_message

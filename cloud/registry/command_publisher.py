@@ -12,6 +12,7 @@ import logging
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from cloud.broker.login import BrokerLogin
 from cloud.errors import BrokerError
 from contract.wire import Command, encode, topic_of
 
@@ -23,9 +24,12 @@ PUBLISH_TIMEOUT_S = 5.0
 class CommandPublisher:
     """Publishes `Command`s on each device's commands topic at QoS 1 and waits for the broker's PUBACK."""
 
-    def __init__(self, host: str, port: int, client_id: str, keepalive_s: int = 30) -> None:
+    def __init__(
+        self, host: str, port: int, client_id: str, keepalive_s: int = 30, login: BrokerLogin | None = None
+    ) -> None:
         self._host, self._port, self._keepalive = host, port, keepalive_s
         self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311)
+        (login or BrokerLogin()).apply(self._client)
         self._client.reconnect_delay_set(min_delay=1, max_delay=30)
         self._started = False
 

@@ -32,11 +32,12 @@ import numpy.typing as npt
 
 from contract.backoff import Backoff
 from contract.clock import Clock, SystemClock
-from contract.wire import Command, DeviceState, DeviceStatus, Event, EventKind, ModelRef, Topic, TopicKind
+from contract.wire import Command, DeviceState, DeviceStatus, EventKind, ModelRef, Topic, TopicKind
 from edge.commands import CommandDispatcher
 from edge.credentials import HEALTH_USERNAME_KEY, ROTATE_COMMAND, Credentials, load_credentials, save_credentials
 from edge.errors import EdgeError, ModelError, QueueError, SensorError, SensorExhaustedError
 from edge.health import CpuMeter, Health, snapshot
+from edge.inference import window_event
 from edge.link import MqttLink
 from edge.publisher import Publisher, acknowledge
 from edge.queue import OutboundQueue
@@ -276,8 +277,10 @@ class Agent:
                      sensor.asset_kind, "telemetry only")
             return None
         model.check_inputs(tuple(c.name for c in sensor.channels), tuple(c.unit for c in sensor.channels))
-        if model.info.kind != EventKind.ANOMALY.value:
-            raise ModelError(f"model {model.info.id} is a {model.info.kind!r} model; this agent runs anomaly models")
+        if model.info.kind not in (EventKind.ANOMALY.value, EventKind.RUL.value):
+            raise ModelError(
+                f"model {model.info.id} is a {model.info.kind!r} model; this agent runs anomaly and RUL models"
+            )
         self._window = SlidingWindow(model.info.window, len(sensor.channels))
         return model
 
@@ -395,28 +398,21 @@ class Agent:
     def _score(self, seq: int, ts: float) -> None:
         assert self._model is not None and self._window is not None and self._queue is not None
         try:
-            score = self._model.score(self._window.array())
+            event = window_event(self._model, self._window, tenant=self.settings.tenant,
+                                 device_id=self.settings.device_id, seq=seq, ts=ts)
         except ModelError as exc:
             log.error("event=score_failed seq=%d error=%r", seq, str(exc))
             self.updates.observe_score(ok=False)
             return
         self.updates.observe_score(ok=True)
-        if not score.is_anomaly:
+        if event is None:
             return
-        info = self._model.info
-        event = Event(
-            tenant=self.settings.tenant, device_id=self.settings.device_id, seq=seq, ts=ts,
-            kind=EventKind.ANOMALY, score=score.score, threshold=score.threshold, is_anomaly=True,
-            contributions={k: v for k, v in score.contributions.items() if math.isfinite(v)},
-            model=ModelRef(info.id, info.version), window_start=self._window.start_ts or ts,
-            window_end=self._window.end_ts or ts, window_samples=self._window.samples,
-        )
         try:
             self._queue.put_event(event)
         except QueueError as exc:
             log.error("event=event_dropped seq=%d error=%r", seq, str(exc))
             return
-        log.info("event=anomaly seq=%d score=%.3f threshold=%.3f", seq, score.score, score.threshold)
+        log.info("event=%s seq=%d score=%.3f threshold=%.3f", event.kind.value, seq, event.score, event.threshold)
         self._wake.set()
 
     # -- over-the-air updates: the agent as edge.updates.apply.ModelHost ---------------------

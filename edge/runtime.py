@@ -4,7 +4,8 @@ An artifact is one `.onnx` file whose metadata (key `paas.model`, a JSON object 
 the ONNX `metadata_props`) describes it: id, version, kind, the input schema
 (channel names, units, window length, normalisation) and the threshold. Its graph
 takes `window` float32 [N, W, C] (raw values in the schema's units, the graph
-normalises) and returns `score` float32 [N] and `contributions` float32 [N, C].
+normalises); an `anomaly` model returns `score` float32 [N] and `contributions`
+float32 [N, C], a `rul` model `rul`, `rul_lower` and `rul_upper` float32 [N] (cycles).
 
 Scoring is separate from deciding: the model returns a score and per-channel
 contributions; `Score.is_anomaly` is the one decision taken here (score against the
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from contract.wire import RulEstimate
 from edge.errors import ModelError
 
 METADATA_KEY = "paas.model"
@@ -135,20 +136,11 @@ class OnnxModel:
         return self.score_batch(batch)[0]
 
     def score_batch(self, windows: npt.NDArray[np.floating[Any]]) -> list[Score]:
-        """Score windows of shape [N, W, C]."""
-        windows = np.asarray(windows, dtype=np.float32)
-        expected = (self.info.window, len(self.info.channels))
-        if windows.ndim != 3 or windows.shape[1:] != expected:
-            raise ModelError(f"window shape {windows.shape[1:]} does not match the model's {expected}")
-        try:
-            scores, contributions = self._session.run(["score", "contributions"], {"window": windows})
-        except Exception as exc:
-            raise ModelError(f"model {self.info.id} failed to score: {exc}") from exc
+        """Score windows of shape [N, W, C] with an anomaly model."""
+        scores, contributions = self._run(("score", "contributions"), windows)
         out: list[Score] = []
         for value, contrib in zip(scores, contributions, strict=True):
             score = float(value)
-            if not math.isfinite(score):
-                raise ModelError(f"model {self.info.id} produced a non-finite score")
             out.append(
                 Score(
                     score=score,
@@ -158,3 +150,27 @@ class OnnxModel:
                 )
             )
         return out
+
+    def estimate_rul(self, windows: npt.NDArray[np.floating[Any]]) -> list[RulEstimate]:
+        """Remaining useful life (cycles, pessimistic lower and upper bound) for windows [N, W, C]."""
+        if self.info.kind != "rul":
+            raise ModelError(f"model {self.info.id} is a {self.info.kind!r} model, not a RUL model")
+        rul, lower, upper = self._run(("rul", "rul_lower", "rul_upper"), windows)
+        return [
+            RulEstimate(float(r), float(lo), float(up)) for r, lo, up in zip(rul, lower, upper, strict=True)
+        ]
+
+    def _run(self, outputs: tuple[str, ...], windows: npt.NDArray[np.floating[Any]]) -> list[npt.NDArray[Any]]:
+        """The named outputs for windows [N, W, C]; `ModelError` for a wrong shape, a failure or a non-finite value."""
+        batch = np.asarray(windows, dtype=np.float32)
+        expected = (self.info.window, len(self.info.channels))
+        if batch.ndim != 3 or batch.shape[1:] != expected:
+            raise ModelError(f"window shape {batch.shape[1:]} does not match the model's {expected}")
+        try:
+            results = [np.asarray(r) for r in self._session.run(list(outputs), {"window": batch})]
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise ModelError(f"model {self.info.id} failed on a window: {exc}") from exc
+        # The first output is the one decisions are taken on: it must be a number.
+        if not np.all(np.isfinite(results[0])):
+            raise ModelError(f"model {self.info.id} produced a non-finite {outputs[0]}")
+        return results

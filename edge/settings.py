@@ -161,13 +161,12 @@ def seed_for(device_id: str) -> int:
 
 def default_model_for(asset_kind: str) -> Path | None:
     """The repository's baseline model for an asset kind, if the `models` package is installed."""
-    if asset_kind != "pump":
-        return None
     try:
-        from models.paths import DEFAULT_PUMP_MODEL  # in-repo; absent on a device that ships only edge/
+        from models.paths import DEFAULT_MODELS  # in-repo; absent on a device that ships only edge/
     except ImportError:
         return None
-    return Path(DEFAULT_PUMP_MODEL)
+    default = DEFAULT_MODELS.get(asset_kind)
+    return None if default is None else Path(default)
 
 
 def _resolve_model(path: Path | None, asset_kind: str) -> Path | None:

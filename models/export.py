@@ -60,6 +60,24 @@ class ArtifactInfo:
         }
 
 
+def serialize(graph: onnx.GraphProto, info: ArtifactInfo, extra: dict[str, Any]) -> bytes:
+    """A checked, serialized artifact: `graph` with `info` and `extra` as its `paas.model` metadata."""
+    model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", OPSET)],
+        producer_name=PRODUCER,
+        ir_version=IR_VERSION,
+    )
+    helper.set_model_props(model, {METADATA_KEY: json.dumps(info.metadata(extra), sort_keys=True)})
+    onnx.checker.check_model(model)
+    return bytes(model.SerializeToString())
+
+
+def f32(name: str, value: npt.ArrayLike) -> TensorProto:
+    """A float32 initializer (every exporter's constants are float32, as the edge feeds float32)."""
+    return numpy_helper.from_array(np.asarray(value, dtype=np.float32), name)
+
+
 def fingerprint(training: npt.NDArray[np.floating[Any]]) -> str:
     """sha256 of the training array's bytes (float64, little-endian, C order)."""
     return hashlib.sha256(np.ascontiguousarray(training, dtype="<f8").tobytes()).hexdigest()
@@ -77,19 +95,8 @@ def export_pca(detector: PcaDetector, info: ArtifactInfo, extra: dict[str, Any] 
         "liveness": {"ref": detector.liveness_ref.tolist(), "weight": detector.liveness_weight},
         **(extra or {}),
     }
-    model = helper.make_model(
-        _pca_graph(detector, info.window, info.id),
-        opset_imports=[helper.make_opsetid("", OPSET)],
-        producer_name=PRODUCER,
-        ir_version=IR_VERSION,
-    )
-    helper.set_model_props(model, {METADATA_KEY: json.dumps(info.metadata(extra), sort_keys=True)})
-    onnx.checker.check_model(model)
-    return bytes(model.SerializeToString())
+    return serialize(_pca_graph(detector, info.window, info.id), info, extra)
 
-
-def _f32(name: str, value: npt.ArrayLike) -> TensorProto:
-    return numpy_helper.from_array(np.asarray(value, dtype=np.float32), name)
 
 
 def _i64(name: str, value: list[int]) -> TensorProto:
@@ -102,12 +109,12 @@ def _pca_graph(d: PcaDetector, window: int, name: str) -> onnx.GraphProto:
     # Folded: g·Σ(zP)²/λ = Σ(z · P·sqrt(g/λ))², and w·relu(1 - m/ref)² = relu(√w - m·√w/ref)².
     root_w = float(np.sqrt(d.liveness_weight))
     initializers = [
-        _f32("mean", d.mean),
-        _f32("inv_scale", 1.0 / d.scale),
-        _f32("residual_projector", d.residual_projector),
-        _f32("t2_axes", d.components * np.sqrt(d.t2_weight / d.variances)),
-        _f32("root_weight", root_w),
-        _f32("movement_gain", root_w / d.liveness_ref),
+        f32("mean", d.mean),
+        f32("inv_scale", 1.0 / d.scale),
+        f32("residual_projector", d.residual_projector),
+        f32("t2_axes", d.components * np.sqrt(d.t2_weight / d.variances)),
+        f32("root_weight", root_w),
+        f32("movement_gain", root_w / d.liveness_ref),
         _i64("one", [1]),
         _i64("zero", [0]),
         _i64("last", [window]),

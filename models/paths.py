@@ -11,3 +11,6 @@ def artifacts_dir() -> Path:
 
 
 DEFAULT_PUMP_MODEL: Path = artifacts_dir() / "pump-baseline.onnx"
+DEFAULT_TURBOFAN_MODEL: Path = artifacts_dir() / "turbofan-rul.onnx"
+# The model an edge agent runs by default, per asset kind.
+DEFAULT_MODELS: dict[str, Path] = {"pump": DEFAULT_PUMP_MODEL, "turbofan": DEFAULT_TURBOFAN_MODEL}

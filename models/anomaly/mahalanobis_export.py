@@ -9,16 +9,14 @@ so the graph is one MatMul to the rolling means, one affine step, one MatMul by 
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from models.anomaly.mahalanobis import WindowedMahalanobis
-from models.export import IR_VERSION, METADATA_KEY, OPSET, PRODUCER, ArtifactInfo
+from models.export import ArtifactInfo, f32, serialize
 
 
 def export_windowed_mahalanobis(
@@ -37,28 +35,17 @@ def export_windowed_mahalanobis(
         "normalisation": {"mean": detector.mean.tolist(), "scale": detector.scale.tolist()},
         **(extra or {}),
     }
-    model = helper.make_model(
-        _graph(detector, info.id),
-        opset_imports=[helper.make_opsetid("", OPSET)],
-        producer_name=PRODUCER,
-        ir_version=IR_VERSION,
-    )
-    helper.set_model_props(model, {METADATA_KEY: json.dumps(info.metadata(meta), sort_keys=True)})
-    onnx.checker.check_model(model)
-    return bytes(model.SerializeToString())
+    return serialize(_graph(detector, info.id), info, meta)
 
-
-def _f32(name: str, value: npt.ArrayLike) -> TensorProto:
-    return numpy_helper.from_array(np.asarray(value, dtype=np.float32), name)
 
 
 def _graph(d: WindowedMahalanobis, name: str) -> onnx.GraphProto:
     inv_scale = 1.0 / d.scale
     initializers = [
-        _f32("averaging", d.averaging()),
-        _f32("inv_scale", inv_scale),
-        _f32("offset", d.mean * inv_scale + d.feature_mean),
-        _f32("precision", d.precision),
+        f32("averaging", d.averaging()),
+        f32("inv_scale", inv_scale),
+        f32("offset", d.mean * inv_scale + d.feature_mean),
+        f32("precision", d.precision),
         numpy_helper.from_array(np.asarray([1], dtype=np.int64), "channel_axis"),
     ]
     nodes = [

@@ -22,7 +22,7 @@ from cloud.registry.store import get_model
 from cloud.store.tables import AssetRow, DesiredStateRow, ModelArtifactRow
 from contract.wire import Command
 
-EDGE_MODEL_KIND = "anomaly"  # what edge agents run (edge.agent refuses other kinds)
+EDGE_MODEL_KINDS = ("anomaly", "rul")  # what edge agents run (edge.agent refuses other kinds)
 APPLIED = "applied"
 PublishCommand = Callable[[Command], bool]
 
@@ -85,8 +85,10 @@ def in_sync(desired: DesiredStateRow | None, reported: Reported) -> bool:
 def check_model_fits(asset: AssetRow, model: ModelArtifactRow) -> None:
     """`InvalidDesiredStateError` unless the device can run `model` (kind, asset kind, channels if known)."""
     where = f"model {model.model_id} version {model.version}"
-    if model.kind != EDGE_MODEL_KIND:
-        raise InvalidDesiredStateError(f"{where} is a {model.kind!r} model; edge agents run {EDGE_MODEL_KIND} models")
+    if model.kind not in EDGE_MODEL_KINDS:
+        raise InvalidDesiredStateError(
+            f"{where} is a {model.kind!r} model; edge agents run {' and '.join(EDGE_MODEL_KINDS)} models"
+        )
     if asset.asset_kind and model.asset_kind != asset.asset_kind:
         raise InvalidDesiredStateError(
             f"{where} is for {model.asset_kind!r} assets; {asset.device_id} is a {asset.asset_kind!r}"

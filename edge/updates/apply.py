@@ -2,7 +2,7 @@
 
 In order: the command names the key the agent trusts; the bytes hash to the commanded
 digest; the Ed25519 signature of that raw digest verifies; onnxruntime loads it; it is
-the commanded model id and version, an anomaly model, with the device's channels and
+the commanded model id and version, an anomaly or RUL model, with the device's channels and
 units; and a smoke score on the current window (when the agent holds one of the
 model's length) is finite. Each refusal is an `UpdateError` whose `reason` the
 health report shows as `failed:<reason>`.
@@ -46,6 +46,8 @@ class ModelHost(Protocol):
         """Publish the device state soon (the update's outcome)."""
 
 
+RUNNABLE_KINDS = (EventKind.ANOMALY.value, EventKind.RUL.value)  # what edge.agent runs
+
 def check_signature(data: bytes, desired: DesiredState, key: TrustedKey) -> None:
     if desired.signing_key_id != key.key_id:
         raise UpdateError(
@@ -74,8 +76,9 @@ def prepare_candidate(path: Path, desired: DesiredState, key: TrustedKey, host: 
     if (info.id, info.version) != (desired.model_id, desired.model_version):
         raise UpdateError("identity_mismatch", f"the artifact is {info.id}@{info.version}, "
                           f"the command asked for {desired.model_id}@{desired.model_version}")
-    if info.kind != EventKind.ANOMALY.value:
-        raise UpdateError("wrong_kind", f"{info.id} is a {info.kind!r} model; this agent runs anomaly models")
+    if info.kind not in RUNNABLE_KINDS:
+        runs = " and ".join(RUNNABLE_KINDS)
+        raise UpdateError("wrong_kind", f"{info.id} is a {info.kind!r} model; this agent runs {runs} models")
     channels, units = host.sensor_layout()
     try:
         model.check_inputs(channels, units)
@@ -90,6 +93,9 @@ def smoke_test(model: OnnxModel, window: npt.NDArray[np.floating[Any]] | None) -
     if window is None:
         return
     try:
+        if model.info.kind == EventKind.RUL.value:
+            model.estimate_rul(np.asarray(window)[None, :, :])  # the runtime refuses a non-finite estimate
+            return
         score = model.score(window)
     except ModelError as exc:
         raise UpdateError("invalid_output", str(exc)) from None

@@ -40,8 +40,9 @@ def test_a_planner_sets_the_desired_model_and_the_device_report_brings_it_in_syn
 def test_unknown_devices_and_models_are_404_and_unfit_models_422(stores: Stores, sql_url: str) -> None:
     with api_with_commands(stores, sql_url) as (api, commands):
         register(api)
-        rul = api.post("/models", content=with_metadata(artifact("rul-x", "1"), {"kind": "rul"}),
-                       headers={"content-type": "application/octet-stream"})
+        # A turbofan RUL model is not for a pump.
+        turbofan_rul = with_metadata(artifact("rul-x", "1"), {"kind": "rul", "asset_kind": "turbofan"})
+        rul = api.post("/models", content=turbofan_rul, headers={"content-type": "application/octet-stream"})
         assert rul.status_code == 201, rul.text
         report(stores, "pump-001", T0)
         report(stores, "fan-001", T0, kind="turbofan")

@@ -34,8 +34,8 @@ TOPIC_ROOT = "paas/v1"
 MAX_PAYLOAD_BYTES = 256 * 1024
 MAX_BATCH_READINGS = 1000
 MAX_CHANNELS = 64
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")  # semver with build metadata
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")  # tenants, devices, channels, models
+VERSION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")  # semver with build metadata
 _UNIT = re.compile(r"^[A-Za-z0-9/%._-]{1,16}$")
 
 
@@ -318,7 +318,7 @@ def _decode_telemetry(body: _Fields, common: dict[str, Any]) -> TelemetryBatch:
 def _decode_event(body: _Fields, common: dict[str, Any]) -> Event:
     contributions = body.get("contributions", dict)
     if len(contributions) > MAX_CHANNELS or not all(
-        _ID.match(k) and _is_number(v) for k, v in contributions.items()
+        ID_PATTERN.match(k) and _is_number(v) for k, v in contributions.items()
     ):
         raise ProtocolError("contributions: expected an object of channel name -> number")
     window = _Fields(body.get("window", dict), "window")
@@ -435,12 +435,12 @@ def _optional_version(body: _Fields) -> str:
 
 
 def _check_version(what: str, value: str) -> None:
-    if not _VERSION.match(value):
+    if not VERSION_PATTERN.match(value):
         raise ProtocolError(f"{what}: {value[:80]!r} is not a version (1-64 of A-Z a-z 0-9 _ . + -)")
 
 
 def _check_id(what: str, value: str) -> None:
-    if not _ID.match(value):
+    if not ID_PATTERN.match(value):
         raise ProtocolError(f"{what}: {value[:80]!r} must be 1-64 of A-Z a-z 0-9 _ . - (starting alphanumeric)")
 
 

@@ -100,26 +100,12 @@ class OnnxModel:
     @classmethod
     def load(cls, path: Path | str) -> OnnxModel:
         """Load an artifact; `ModelError` if it is unreadable or its metadata is missing."""
-        import onnxruntime as ort  # imported here: a 0.3 s import not every CLI path needs
-
-        data = Path(path).read_bytes() if Path(path).exists() else None
-        if data is None:
+        file = Path(path)
+        if not file.is_file():
             raise ModelError(f"model file {path} does not exist")
-        options = ort.SessionOptions()
-        # One thread: a Pi-class device runs other work, and tiny graphs gain nothing from more.
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        try:
-            session = ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own untyped errors
-            raise ModelError(f"onnxruntime cannot load {path}: {exc}") from exc
-        raw = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
-        if raw is None:
-            raise ModelError(f"{path} has no '{METADATA_KEY}' metadata; it is not a platform artifact")
-        try:
-            meta = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise ModelError(f"{path}: '{METADATA_KEY}' metadata is not JSON") from exc
+        data = file.read_bytes()
+        session = open_session(data, str(path))
+        meta = artifact_metadata(session, str(path))
         return cls(session, ModelInfo.from_metadata(meta, hashlib.sha256(data).hexdigest()))
 
     def check_inputs(self, channels: tuple[str, ...], units: tuple[str, ...]) -> None:
@@ -174,3 +160,32 @@ class OnnxModel:
         if not np.all(np.isfinite(results[0])):
             raise ModelError(f"model {self.info.id} produced a non-finite {outputs[0]}")
         return results
+
+
+def open_session(data: bytes, source: str = "the artifact") -> Any:
+    """An onnxruntime session over artifact bytes; `ModelError` if onnxruntime refuses them."""
+    import onnxruntime as ort  # imported here: a 0.3 s import not every CLI path needs
+
+    options = ort.SessionOptions()
+    # One thread: a Pi-class device runs other work, and tiny graphs gain nothing from more.
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    try:
+        return ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own untyped errors
+        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"onnxruntime cannot load {source}: {first}") from exc
+
+
+def artifact_metadata(session: Any, source: str = "the artifact") -> dict[str, Any]:
+    """The `paas.model` metadata of a loaded artifact; `ModelError` if it is missing or not a JSON object."""
+    raw = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
+    if raw is None:
+        raise ModelError(f"{source} has no '{METADATA_KEY}' metadata; it is not a platform artifact")
+    try:
+        meta = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"{source}: the '{METADATA_KEY}' metadata is not JSON: {exc}") from exc
+    if not isinstance(meta, dict):
+        raise ModelError(f"{source}: the '{METADATA_KEY}' metadata is not a JSON object")
+    return meta

@@ -8,20 +8,19 @@ input; the sha256 is always computed here, never taken from the uploader.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from cloud.errors import InvalidArtifactError
+from contract.wire import ID_PATTERN, VERSION_PATTERN
+from edge.errors import ModelError
+from edge.runtime import artifact_metadata, open_session
 
-METADATA_KEY = "paas.model"  # the key edge.runtime and models.export use
 MODEL_KINDS = ("anomaly", "rul")
 INPUT_NAME = "window"
-# As on the wire (contract.wire): a device names its model in every event.
-_MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
+# As on the wire: a device names its model in every event.
+_MODEL_ID, _VERSION = ID_PATTERN, VERSION_PATTERN
 REQUIRED = (
     "id",
     "version",
@@ -62,32 +61,14 @@ def describe_artifact(content: bytes) -> ArtifactDescription:
     """Load `content` with onnxruntime and check its metadata; `InvalidArtifactError` says what is wrong."""
     if not content:
         raise InvalidArtifactError("the artifact is empty")
-    session = _load(content)
-    raw = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
-    if raw is None:
-        raise InvalidArtifactError(f"the artifact has no '{METADATA_KEY}' metadata; it is not a platform model")
     try:
-        meta = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise InvalidArtifactError(f"the '{METADATA_KEY}' metadata is not JSON: {exc}") from None
-    if not isinstance(meta, dict):
-        raise InvalidArtifactError(f"the '{METADATA_KEY}' metadata is not a JSON object")
+        session = open_session(content)
+        meta = artifact_metadata(session)
+    except ModelError as exc:  # the edge's own loader: what it refuses, the registry refuses
+        raise InvalidArtifactError(str(exc)) from None
     description = _from_metadata(content, meta)
     _check_input(session, description)
     return description
-
-
-def _load(content: bytes) -> Any:
-    import onnxruntime as ort  # imported here: a 0.3 s import only registration needs
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    try:
-        return ort.InferenceSession(content, sess_options=options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own untyped errors
-        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-        raise InvalidArtifactError(f"onnxruntime cannot load the artifact: {first}") from None
 
 
 def _from_metadata(content: bytes, meta: dict[str, Any]) -> ArtifactDescription:

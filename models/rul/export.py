@@ -12,14 +12,13 @@ its summaries, and each member is a chain of Gemm + Relu.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from models.export import IR_VERSION, METADATA_KEY, OPSET, PRODUCER, ArtifactInfo
+from models.export import ArtifactInfo, f32, serialize
 from models.rul.band import BIN_WIDTH, BINS
 from models.rul.ensemble import RulEnsemble
 from models.rul.features import INFORMATIVE_INDEX, summary_basis
@@ -44,35 +43,30 @@ def export_rul(ensemble: RulEnsemble, info: ArtifactInfo, extra: dict[str, Any] 
             "upper": ensemble.band.upper.tolist(),
         },
         "members": len(ensemble.members),
+        # The input schema's normalisation (the graph applies it): z-scores of the informative channels.
+        "normalisation": {
+            "channels": [info.channels[i].name for i in INFORMATIVE_INDEX],
+            "mean": ensemble.normaliser.mean.tolist(),
+            "scale": ensemble.normaliser.scale.tolist(),
+        },
         **(extra or {}),
     }
-    model = helper.make_model(
-        _graph(ensemble, info.window, len(info.channels), info.id),
-        opset_imports=[helper.make_opsetid("", OPSET)],
-        producer_name=PRODUCER,
-        ir_version=IR_VERSION,
-    )
-    helper.set_model_props(model, {METADATA_KEY: json.dumps(info.metadata(extra), sort_keys=True)})
-    onnx.checker.check_model(model)
-    return bytes(model.SerializeToString())
+    return serialize(_graph(ensemble, info.window, len(info.channels), info.id), info, extra)
 
-
-def _f32(name: str, value: Any) -> TensorProto:
-    return numpy_helper.from_array(np.asarray(value, dtype=np.float32), name)
 
 
 def _graph(e: RulEnsemble, window: int, channels: int, name: str) -> onnx.GraphProto:
     initializers = [
         numpy_helper.from_array(np.asarray(INFORMATIVE_INDEX, dtype=np.int64), "informative"),
-        _f32("mean", e.normaliser.mean),
-        _f32("inv_scale", 1.0 / e.normaliser.scale),
-        _f32("summary_basis", summary_basis(window)),
-        _f32("zero", 0.0),
-        _f32("ceiling", e.clip),
-        _f32("bin_width", BIN_WIDTH),
-        _f32("last_bin", float(BINS - 1)),
-        _f32("band_lower", e.band.lower),
-        _f32("band_upper", e.band.upper),
+        f32("mean", e.normaliser.mean),
+        f32("inv_scale", 1.0 / e.normaliser.scale),
+        f32("summary_basis", summary_basis(window)),
+        f32("zero", 0.0),
+        f32("ceiling", e.clip),
+        f32("bin_width", BIN_WIDTH),
+        f32("last_bin", float(BINS - 1)),
+        f32("band_lower", e.band.lower),
+        f32("band_upper", e.band.upper),
     ]
     nodes = [
         helper.make_node("Gather", ["window", "informative"], ["picked"], axis=2),
@@ -112,7 +106,7 @@ def _member(w: NetworkWeights, p: str, source: str) -> tuple[list[onnx.NodeProto
     for i, layer in enumerate(w.layers):
         # The output layer is scaled to cycles here so the graph needs no separate multiply.
         scale = w.target_scale if i == last else 1.0
-        inits += [_f32(f"{p}_w{i}", layer.weight * scale), _f32(f"{p}_b{i}", layer.bias * scale)]
+        inits += [f32(f"{p}_w{i}", layer.weight * scale), f32(f"{p}_b{i}", layer.bias * scale)]
         nodes.append(helper.make_node("Gemm", [h, f"{p}_w{i}", f"{p}_b{i}"], [f"{p}_pre{i}"], transB=1))
         if i < last:
             nodes.append(helper.make_node("Relu", [f"{p}_pre{i}"], [f"{p}_act{i}"]))

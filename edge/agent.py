@@ -2,9 +2,10 @@
 
 Two threads besides paho's loop (see `edge.link`):
 
-- the sampler reads the sensor at `rate_hz` on the injected clock, writes each
-  reading to the durable queue, and every `hop` samples (once the window is full)
-  scores the window, enqueuing an anomaly event when the score is above threshold;
+- the sampler (`edge.sampler`) reads the sensor at `rate_hz` on the injected clock (a
+  rate the cloud desires replaces it at run time), writes each reading to the durable
+  queue, and every `hop` samples (once the window is full) scores the window, enqueuing
+  an anomaly event when the score is above threshold;
 - the publisher thread drains the queue (`edge.publisher`) every
   `publish_interval_s`, sooner when a full batch is waiting or, while a backlog
   drains, as soon as a PUBACK frees an in-flight slot (at most `max_msgs_per_s`),
@@ -35,23 +36,21 @@ from contract.clock import Clock, SystemClock
 from contract.wire import Command, DeviceState, DeviceStatus, EventKind, ModelRef, Topic, TopicKind
 from edge.commands import CommandDispatcher
 from edge.credentials import HEALTH_USERNAME_KEY, ROTATE_COMMAND, Credentials, load_credentials, save_credentials
-from edge.errors import EdgeError, ModelError, QueueError, SensorError, SensorExhaustedError
+from edge.errors import EdgeError, ModelError, QueueError
 from edge.health import CpuMeter, Health, snapshot
-from edge.inference import window_event
 from edge.link import MqttLink
 from edge.publisher import Publisher, acknowledge
 from edge.queue import OutboundQueue
 from edge.runtime import OnnxModel
-from edge.sensors import PacedSource, SensorSource, SensorSpec, open_sensor
+from edge.sampler import Sampler
+from edge.sensors import SensorSource, SensorSpec, open_sensor
 from edge.settings import AgentSettings
 from edge.token_bucket import TokenBucket
 from edge.updates.desired import COMMAND_NAME as DESIRED_STATE_COMMAND
 from edge.updates.updater import Updater, UpdaterConfig
-from edge.window import SlidingWindow
 
 log = logging.getLogger("edge.agent")
 
-_SLEEP_SLICE_S = 0.1  # the sampler re-checks for stop at least this often
 _FLUSH_POLL_S = 0.05
 _RUN_POLL_S = 0.2
 
@@ -99,22 +98,16 @@ class Agent:
         self._cpu = CpuMeter(self._clock)
         self._cpu_pct = 0.0
         self.clock_offset_s: float | None = None  # see edge.health; set when a command of the cloud arrives
-        self._exhausted = threading.Event()
         self._owns_sensor = False
         self._sensor = sensor
-        self._model = model
         self._queue: OutboundQueue | None = None
         self._link: MqttLink | None = None
-        self._window: SlidingWindow | None = None
         self._threads: list[threading.Thread] = []
         self._stop_sampling = threading.Event()
         self._stop_publishing = threading.Event()
         self._wake = threading.Event()
         self._flushing = threading.Event()
         self._drained = threading.Event()
-        self._since_score = 0
-        self._since_wake = 0
-        self._sensor_errors = 0
         self._publisher: Publisher | None = None
         self._started_at = 0.0
         self._last_heartbeat = 0.0
@@ -123,12 +116,12 @@ class Agent:
         # Commands of the cloud by name (edge.commands): registering a handler is one line here.
         self.commands = CommandDispatcher()
         self.commands.register(ROTATE_COMMAND, self._rotate_credentials)
-        # Over-the-air updates (edge.updates): the sampler and a swap take this lock, so a window is never
-        # scored by a model of another window length.
-        self._model_lock = threading.RLock()
+        # Over-the-air updates (edge.updates), with the agent as their host (`ModelHost`, below).
         self.updates = Updater(UpdaterConfig(settings.state_dir, settings.signing_key_file, settings.model_path,
                                              settings.rate_hz), self)
         self.commands.register(DESIRED_STATE_COMMAND, self.updates.handle_command)
+        self._sampler = Sampler(settings, self._clock, model=model, stop=self._stop_sampling, wake=self._wake,
+                                observe_score=self.updates.observe_score)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -142,9 +135,10 @@ class Agent:
             raise RuntimeError("an agent starts once; create a new Agent to run again")
         s = self.settings
         self._owns_sensor = self._sensor is None
-        sensor = self._sensor or open_sensor(SensorSpec.parse(s.sensor), seed=s.seed, rate_hz=s.rate_hz,
+        self._sampler.rate_hz = self.updates.sample_rate()  # a rate the cloud desired outlives a restart
+        sensor = self._sensor or open_sensor(SensorSpec.parse(s.sensor), seed=s.seed, rate_hz=self._sampler.rate_hz,
                                              fault=s.fault, at_eof=s.replay_at_eof)
-        self._sensor = sensor
+        self._sensor = self._sampler.sensor = sensor
         try:
             queue, link = self._open(sensor)
         except BaseException:
@@ -155,22 +149,23 @@ class Agent:
         bucket = TokenBucket(s.max_msgs_per_s, max(1.0, s.max_msgs_per_s / 5), SystemClock())
         self._publisher = Publisher(queue, link, tenant=s.tenant, device_id=s.device_id, channels=sensor.channels,
                                     batch_max=s.batch_max, clock=self._clock, bucket=bucket)
+        self._sampler.queue = queue
         self._threads = [
             threading.Thread(target=self._guarded, args=(loop,), name=f"{name}-{s.device_id}", daemon=True)
-            for name, loop in (("sampler", self._sample_loop), ("publisher", self._publish_loop))
+            for name, loop in (("sampler", self._sampler.run), ("publisher", self._publish_loop))
         ]
         for thread in self._threads:
             thread.start()
         self.updates.start()
-        model = self._model.info if self._model else None
+        model = self._sampler.model.info if self._sampler.model else None
         log.info("event=started device=%s sensor=%s rate_hz=%g model=%s state_dir=%s next_seq=%d",
-                 s.device_id, s.sensor, s.rate_hz, f"{model.id}@{model.version}" if model else "none",
-                 s.state_dir, queue.next_seq)
+                 s.device_id, s.sensor, self._sampler.effective_rate_hz,
+                 f"{model.id}@{model.version}" if model else "none", s.state_dir, queue.next_seq)
 
     def _open(self, sensor: SensorSource) -> tuple[OutboundQueue, MqttLink]:
         """Load the model, open the outbox, connect; nothing stays open if one of them fails."""
         s = self.settings
-        self._model = self._load_model(sensor)
+        self._load_model(sensor)
         self._queue = queue = OutboundQueue(s.state_dir, clock=self._clock, max_bytes=int(s.queue_max_mb * 2**20),
                                             fsync=s.fsync)
         self._started_at = self._last_heartbeat = self._clock.monotonic()
@@ -218,7 +213,7 @@ class Agent:
             self.start()
         deadline = None if duration_s is None else self._clock.monotonic() + duration_s
         try:
-            while not stop_event.wait(_RUN_POLL_S) and self._failure is None and not self._exhausted.is_set():
+            while not stop_event.wait(_RUN_POLL_S) and self._failure is None and not self._sampler.exhausted.is_set():
                 if deadline is not None and self._clock.monotonic() >= deadline:
                     break
         finally:
@@ -245,7 +240,7 @@ class Agent:
             queue_depth=q.depth, dropped=q.dropped, model_version=self._model_ref_version(),
             oldest_unsent_s=q.oldest_age_s, connected=bool(link and link.connected),
             inflight=link.inflight if link else 0, reconnects=link.reconnects if link else 0,
-            sensor_errors=self._sensor_errors,
+            sensor_errors=self._sampler.sensor_errors,
         )
 
     def health(self) -> Health:
@@ -254,8 +249,9 @@ class Agent:
         return snapshot(
             self._queue.stats(), model_version=self._model_ref_version(),
             uptime_s=self._clock.monotonic() - self._started_at,
-            reconnects=self._link.reconnects if self._link else 0, sensor_errors=self._sensor_errors,
+            reconnects=self._link.reconnects if self._link else 0, sensor_errors=self._sampler.sensor_errors,
             cpu_pct=self._cpu_pct, state_dir=self.settings.state_dir, clock_offset_s=self.clock_offset_s,
+            sample_rate_hz=self._sampler.effective_rate_hz,
         )
 
     def _guarded(self, loop: Callable[[], None]) -> None:
@@ -269,20 +265,19 @@ class Agent:
 
     # -- set-up ------------------------------------------------------------------------------
 
-    def _load_model(self, sensor: SensorSource) -> OnnxModel | None:
+    def _load_model(self, sensor: SensorSource) -> None:
         # An applied over-the-air artifact (STATE_DIR/model) wins over the settings' model.
-        model = self._model or self.updates.load_active()
+        model = self._sampler.model or self.updates.load_active()
         if model is None:
             log.info("event=no_model device=%s asset_kind=%s detail=%r", self.settings.device_id,
                      sensor.asset_kind, "telemetry only")
-            return None
+            return
         model.check_inputs(tuple(c.name for c in sensor.channels), tuple(c.unit for c in sensor.channels))
         if model.info.kind not in (EventKind.ANOMALY.value, EventKind.RUL.value):
             raise ModelError(
                 f"model {model.info.id} is a {model.info.kind!r} model; this agent runs anomaly and RUL models"
             )
-        self._window = SlidingWindow(model.info.window, len(sensor.channels))
-        return model
+        self._sampler.swap_model(model)
 
     def _check_channels(self, queue: OutboundQueue, sensor: SensorSource) -> None:
         """Refuse to label queued readings of one sensor layout with another's channels."""
@@ -293,7 +288,7 @@ class Agent:
                 f"{queue.state_dir} holds unsent readings of another sensor layout ({stored}); "
                 "run with the previous --sensor until they are sent, or use another --state-dir"
             )
-        model = self._model.info if self._model else None
+        model = self._sampler.model.info if self._sampler.model else None
         queue.set_info(channels=layout, asset_kind=sensor.asset_kind, device_id=self.settings.device_id,
                        model_id=model.id if model else "", model_version=model.version if model else "")
 
@@ -330,7 +325,7 @@ class Agent:
             self._wake.set()  # a slot is free and more is waiting: do not sit out the publish interval
 
     def _state(self, status: DeviceStatus) -> DeviceState:
-        model = self._model.info if self._model else None
+        model = self._sampler.model.info if self._sampler.model else None
         health = self.health().as_dict() if status is DeviceStatus.ONLINE and self._queue is not None else {}
         if health and self._link is not None and self._link.username:
             health[HEALTH_USERNAME_KEY] = self._link.username  # proves to the cloud which credentials are in use
@@ -343,77 +338,7 @@ class Agent:
         )
 
     def _model_ref_version(self) -> str:
-        return self._model.info.version if self._model else ""
-
-    # -- sampler thread ----------------------------------------------------------------------
-
-    def _sample_loop(self) -> None:
-        sensor = self._sensor
-        # A replay keeps its file's pace (times its speed-up); other sources are sampled at rate_hz.
-        period = sensor.period_s if isinstance(sensor, PacedSource) else 1.0 / self.settings.rate_hz
-        next_at = self._clock.monotonic()
-        while not self._stop_sampling.is_set():
-            self._sample_once()
-            next_at += period
-            now = self._clock.monotonic()
-            if now - next_at > period:  # fell behind (slow disk, suspended VM): skip ticks instead of bursting
-                next_at = now
-            while not self._stop_sampling.is_set() and (remaining := next_at - self._clock.monotonic()) > 0:
-                self._clock.sleep(min(remaining, _SLEEP_SLICE_S))
-
-    def _sample_once(self) -> None:
-        assert self._sensor is not None and self._queue is not None
-        try:
-            values = self._sensor.read()
-        except SensorExhaustedError as exc:
-            log.info("event=sensor_exhausted detail=%r", str(exc))
-            self._exhausted.set()
-            self._stop_sampling.set()
-            return
-        except SensorError as exc:
-            self._sensor_errors += 1
-            if self._sensor_errors == 1 or self._sensor_errors % 100 == 0:
-                log.error("event=sensor_error count=%d error=%r", self._sensor_errors, str(exc))
-            return
-        ts = self._clock.time()
-        seq = self._queue.next_seq
-        try:
-            self._queue.put_reading(seq, ts, values)
-        except QueueError as exc:
-            self._queue.note_dropped(1)
-            log.error("event=reading_dropped seq=%d error=%r", seq, str(exc))
-            return
-        self._since_wake += 1
-        if self._since_wake >= self.settings.batch_max:
-            self._since_wake = 0
-            self._wake.set()
-        with self._model_lock:
-            if self._window is not None:
-                self._window.push(values, ts)
-                self._since_score += 1
-                if self._window.full and self._since_score >= self.settings.hop:
-                    self._since_score = 0
-                    self._score(seq, ts)
-
-    def _score(self, seq: int, ts: float) -> None:
-        assert self._model is not None and self._window is not None and self._queue is not None
-        try:
-            event = window_event(self._model, self._window, tenant=self.settings.tenant,
-                                 device_id=self.settings.device_id, seq=seq, ts=ts)
-        except ModelError as exc:
-            log.error("event=score_failed seq=%d error=%r", seq, str(exc))
-            self.updates.observe_score(ok=False)
-            return
-        self.updates.observe_score(ok=True)
-        if event is None:
-            return
-        try:
-            self._queue.put_event(event)
-        except QueueError as exc:
-            log.error("event=event_dropped seq=%d error=%r", seq, str(exc))
-            return
-        log.info("event=%s seq=%d score=%.3f threshold=%.3f", event.kind.value, seq, event.score, event.threshold)
-        self._wake.set()
+        return self._sampler.model.info.version if self._sampler.model else ""
 
     # -- over-the-air updates: the agent as edge.updates.apply.ModelHost ---------------------
 
@@ -422,27 +347,16 @@ class Agent:
         return tuple(c.name for c in self._sensor.channels), tuple(c.unit for c in self._sensor.channels)
 
     def recent_window(self, size: int) -> npt.NDArray[np.floating[Any]] | None:
-        with self._model_lock:
-            window = self._window
-            return window.array() if window is not None and window.full and window.size == size else None
+        return self._sampler.recent_window(size)
 
     def active_model(self) -> OnnxModel | None:
-        return self._model
+        return self._sampler.model
 
     def swap_model(self, model: OnnxModel | None) -> OnnxModel | None:
-        """Swap under the sampler's lock; a window of another length starts empty (it refills in W samples)."""
-        assert self._sensor is not None
-        with self._model_lock:
-            previous, self._model = self._model, model
-            if model is None:
-                self._window = None
-            elif self._window is None or self._window.size != model.info.window:
-                self._window = SlidingWindow(model.info.window, len(self._sensor.channels))
-            self._since_score = 0
-        if self._queue is not None:
-            info = model.info if model else None
-            self._queue.set_info(model_id=info.id if info else "", model_version=info.version if info else "")
-        return previous
+        return self._sampler.swap_model(model)
+
+    def set_sample_rate(self, rate_hz: float) -> bool:
+        return self._sampler.set_rate(rate_hz)
 
     def announce(self) -> None:
         """Send the state (with the update's outcome) at the publisher's next turn, not at the next heartbeat."""

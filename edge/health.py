@@ -4,7 +4,8 @@ Besides the outbox counters: `cpu_pct` (% of one core used by the whole process,
 all threads, since the previous heartbeat, from `os.times()`), `rss_mb` (resident
 memory now, /proc), `disk_free_mb` (free space of the state directory's file
 system, what the outbox can still grow into), `queue_mb` (the outbox's pages in
-use, what the disk budget counts) and `model_version`.
+use, what the disk budget counts), `model_version` and `sample_rate_hz` (the rate the
+sampler runs at now: the settings', the cloud's desired one, or a replay's own pace).
 
 `clock_offset_s` is the agent's clock minus the cloud's. MQTT 3.1.1 has no time
 service, so it is only known from a timestamped message of the cloud: it is the
@@ -44,6 +45,7 @@ class Health:
     disk_free_mb: float = 0.0
     queue_mb: float = 0.0
     clock_offset_s: float | None = None
+    sample_rate_hz: float | None = None
 
     def as_dict(self) -> dict[str, float | int | str]:
         return {k: v for k, v in asdict(self).items() if v is not None and not isinstance(v, bool)}
@@ -66,6 +68,7 @@ class CpuMeter:
 def snapshot(
     stats: QueueStats, *, model_version: str, uptime_s: float, reconnects: int, sensor_errors: int,
     cpu_pct: float = 0.0, state_dir: Path | None = None, clock_offset_s: float | None = None,
+    sample_rate_hz: float | None = None,
 ) -> Health:
     """Health from the queue's stats and the agent's own counters."""
     return Health(
@@ -85,6 +88,7 @@ def snapshot(
         disk_free_mb=round(disk_free_bytes(state_dir) / 2**20, 1) if state_dir is not None else 0.0,
         queue_mb=round(stats.used_bytes / 2**20, 3),
         clock_offset_s=None if clock_offset_s is None else round(clock_offset_s, 3),
+        sample_rate_hz=None if sample_rate_hz is None else round(sample_rate_hz, 6),
     )
 
 

@@ -33,3 +33,10 @@ class PacedSource(SensorSource, Protocol):
 
     @property
     def period_s(self) -> float: ...
+
+
+@runtime_checkable
+class SteppedSource(SensorSource, Protocol):
+    """A source that simulates time, `1 / rate_hz` per read: it must follow a rate the agent changes at run time."""
+
+    def set_rate(self, rate_hz: float) -> None: ...

@@ -22,11 +22,9 @@ class SimulatedSensor:
     """Advances the simulator by `dt_s` simulated seconds per read (1 / the sampling rate)."""
 
     def __init__(self, simulator: Simulator, asset_kind: str, dt_s: float) -> None:
-        if not dt_s > 0:
-            raise SensorError(f"a simulated sensor needs a positive time step, got {dt_s}")
         self._sim = simulator
         self._asset_kind = asset_kind
-        self._dt_s = dt_s
+        self._dt_s = _checked_step(dt_s)
 
     @property
     def asset_kind(self) -> str:
@@ -35,6 +33,14 @@ class SimulatedSensor:
     @property
     def channels(self) -> tuple[Channel, ...]:
         return tuple(self._sim.channels)
+
+    @property
+    def dt_s(self) -> float:
+        return self._dt_s
+
+    def set_rate(self, rate_hz: float) -> None:
+        """From the next read on, advance 1 / `rate_hz` simulated seconds (the agent's new sampling rate)."""
+        self._dt_s = _checked_step(1.0 / rate_hz if rate_hz > 0 else math.nan)
 
     def close(self) -> None:
         """Nothing to release."""
@@ -46,3 +52,9 @@ class SimulatedSensor:
             raise SensorError(f"simulated {self._asset_kind} failed to step: {exc}") from exc
         # A simulator marks a dropped sample with NaN; the wire's word for it is null.
         return tuple(None if not math.isfinite(v) else float(v) for v in values)
+
+
+def _checked_step(dt_s: float) -> float:
+    if not (math.isfinite(dt_s) and dt_s > 0):
+        raise SensorError(f"a simulated sensor needs a positive time step, got {dt_s}")
+    return dt_s

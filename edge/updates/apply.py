@@ -42,6 +42,9 @@ class ModelHost(Protocol):
     def swap_model(self, model: OnnxModel | None) -> OnnxModel | None:
         """Make `model` the one that scores (atomically for the sampler); returns the one it replaced."""
 
+    def set_sample_rate(self, rate_hz: float) -> bool:
+        """Sample at `rate_hz` from the next tick on; False if the sensor keeps its own pace (a replay)."""
+
     def announce(self) -> None:
         """Publish the device state soon (the update's outcome)."""
 

@@ -15,12 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from edge.errors import UpdateError
+from edge.settings import MAX_RATE_HZ
 from edge.updates.atomic_file import read_json, remove, write_json
 
 COMMAND_NAME = "set_desired_state"
 FILE_NAME = "desired.json"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _MODEL_KEYS = ("model_id", "model_version", "artifact_url", "sha256", "signature", "signing_key_id")
+# The ceiling `--rate` has (and the cloud's API): above it a Pi-class device's outbox and uplink fall behind.
+MAX_SAMPLE_RATE_HZ = MAX_RATE_HZ
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,7 @@ class DesiredState:
         if given and not _SHA256.match(values["sha256"]):
             raise UpdateError("invalid_command", "sha256 must be 64 lowercase hex digits")
         state = cls(**values, threshold=_number(params, "threshold"),
-                    sample_rate_hz=_number(params, "sample_rate_hz"), message_id=message_id)
+                    sample_rate_hz=_number(params, "sample_rate_hz", MAX_SAMPLE_RATE_HZ), message_id=message_id)
         if not given and state.threshold is None and state.sample_rate_hz is None:
             raise UpdateError("invalid_command", "the desired state names neither a model nor a setting")
         return state
@@ -87,10 +90,12 @@ class DesiredStore:
             remove(self.path)
 
 
-def _number(params: dict[str, Any], key: str) -> float | None:
+def _number(params: dict[str, Any], key: str, maximum: float = math.inf) -> float | None:
     value = params.get(key)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
         raise UpdateError("invalid_command", f"{key} must be a positive finite number, got {value!r}")
+    if value > maximum:
+        raise UpdateError("invalid_command", f"{key} must be at most {maximum:g}, got {value!r}")
     return float(value)

@@ -5,12 +5,16 @@ after a restart), whether the active one passed its probation (`committed`), and
 threshold override. Artifacts other than these two are deleted once an update is
 decided, so the SD card holds at most two. The record is replaced atomically
 (`edge.updates.atomic_file`): after a power cut it names the old state or the new.
+
+The record also keeps the cloud's sample rate override (`sample_rate_hz`): unlike the
+threshold, which belongs to the artifact it was set with and is dropped at a rollback,
+the rate is about the sensors, so every change of artifact keeps it.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +51,7 @@ class Record:
     previous: Installed | None = None
     committed: bool = True
     threshold: float | None = None
+    sample_rate_hz: float | None = None
 
 
 class ModelFiles:
@@ -60,10 +65,9 @@ class ModelFiles:
 
     def record(self) -> Record:
         value = read_json(self.directory / RECORD_NAME) or {}
-        threshold = value.get("threshold")
         return Record(
             Installed.from_json(value.get("active")), Installed.from_json(value.get("previous")),
-            bool(value.get("committed", True)), float(threshold) if isinstance(threshold, int | float) else None,
+            bool(value.get("committed", True)), _number(value.get("threshold")), _number(value.get("sample_rate_hz")),
         )
 
     def install(self, downloaded: Path, installed: Installed) -> Path:
@@ -77,25 +81,27 @@ class ModelFiles:
     def activate(self, installed: Installed, threshold: float | None) -> None:
         """Record `installed` as active on probation; the active one so far becomes the rollback target."""
         old = self.record()
-        self._write(Record(installed, old.active, committed=False, threshold=threshold))
+        self._write(Record(installed, old.active, False, threshold, old.sample_rate_hz))
 
     def commit(self) -> None:
         old = self.record()
-        self._write(Record(old.active, old.previous, committed=True, threshold=old.threshold))
+        self._write(replace(old, committed=True))
         self._prune(old.active, old.previous)
 
     def revert(self) -> None:
         """Back to the previous artifact (none: the model the settings name), forgetting the active one."""
         old = self.record()
-        if old.previous is None:
+        if old.previous is None and old.sample_rate_hz is None:
             remove(self.directory / RECORD_NAME)
         else:
-            self._write(Record(old.previous, None, committed=True, threshold=None))
+            self._write(Record(old.previous, None, committed=True, sample_rate_hz=old.sample_rate_hz))
         self._prune(old.previous, None)
 
     def set_threshold(self, threshold: float | None) -> None:
-        old = self.record()
-        self._write(Record(old.active, old.previous, old.committed, threshold))
+        self._write(replace(self.record(), threshold=threshold))
+
+    def set_sample_rate(self, rate_hz: float) -> None:
+        self._write(replace(self.record(), sample_rate_hz=rate_hz))
 
     def _write(self, record: Record) -> None:
         value: dict[str, Any] = asdict(record)
@@ -106,3 +112,7 @@ class ModelFiles:
         for path in self.directory.glob("*.onnx"):
             if path.name not in kept:
                 path.unlink(missing_ok=True)
+
+
+def _number(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None

@@ -12,11 +12,19 @@ probation, applied, rolled_back, failed:<reason> (with `update_detail`), and
 `update_target` (model_id@version) says which desired state they are about. A failed
 download keeps the wish and is retried after `retry_after_s`; every other failure
 drops it (the cloud sees the reason and decides).
+
+A desired `sample_rate_hz` (validated by `edge.updates.desired`: at most
+`MAX_SAMPLE_RATE_HZ`) is handed to the host, which samples at it from its next tick,
+and persisted with the threshold override (`edge.updates.model_files`), so it wins
+over the settings' rate at the next start. With a model it is applied once the model
+is swapped in (a refused artifact changes nothing) and a rollback keeps it: it is
+about the sensors, not the model.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +35,7 @@ from edge.errors import ModelError, UpdateError
 from edge.runtime import OnnxModel
 from edge.updates.apply import ModelHost, prepare_candidate, with_threshold
 from edge.updates.atomic_file import read_json, write_json
-from edge.updates.desired import DesiredState, DesiredStore
+from edge.updates.desired import MAX_SAMPLE_RATE_HZ, DesiredState, DesiredStore
 from edge.updates.download import DownloadPolicy, fetch_artifact, file_sha256
 from edge.updates.model_files import Installed, ModelFiles
 from edge.updates.signing_key import trusted_key
@@ -43,7 +51,7 @@ class UpdaterConfig:
     state_dir: Path
     signing_key_file: Path | None = None
     fallback_model: Path | None = None  # the settings' model: what a rollback of the first update returns to
-    rate_hz: float = 1.0
+    rate_hz: float = 1.0  # the settings' sample rate: the one until the cloud overrides it
     probation_windows: int = 3
     retry_after_s: float = 300.0
     download: DownloadPolicy = field(default_factory=DownloadPolicy)
@@ -88,6 +96,13 @@ class Updater:
         elif self.config.fallback_model is not None:
             model = OnnxModel.load(self.config.fallback_model)
         return with_threshold(model, record.threshold) if model is not None else None
+
+    def sample_rate(self) -> float:
+        """The rate to start sampling at: the persisted override of the cloud, else the settings' rate."""
+        rate = self._files.record().sample_rate_hz
+        if rate is None or not (math.isfinite(rate) and 0 < rate <= MAX_SAMPLE_RATE_HZ):
+            return self.config.rate_hz  # none, or edited by hand beyond what a command may set
+        return rate
 
     def handle_command(self, command: Command) -> None:
         """`set_desired_state`: validate and persist (quick, on the MQTT thread); the work is the thread's."""
@@ -175,11 +190,11 @@ class Updater:
         return None
 
     def _apply(self, desired: DesiredState) -> None:
-        notes = self._rate_note(desired)
         active = self._host.active_model()
         if desired.has_model and (active is None or active.info.sha256 != desired.sha256):
-            self._install(desired, notes)
+            self._install(desired)
             return
+        notes = self._apply_rate(desired)
         if desired.threshold is not None and active is not None:
             with_threshold(active, desired.threshold)
             self._files.set_threshold(desired.threshold)
@@ -188,7 +203,7 @@ class Updater:
         self._set_status("applied", notes)
         self._desired.clear(desired)
 
-    def _install(self, desired: DesiredState, notes: str) -> None:
+    def _install(self, desired: DesiredState) -> None:
         self._set_status("downloading", "")
         key = trusted_key(self.config.signing_key_file, self.updates_dir, desired.artifact_url)
         path = fetch_artifact(desired.artifact_url, desired.sha256, self.updates_dir, self._backoff,
@@ -201,7 +216,7 @@ class Updater:
         previous = self._host.swap_model(model)
         with self._lock:
             self._probation = _Probation(desired, previous, True, self.config.probation_windows)
-        self._set_status("probation", notes)
+        self._set_status("probation", self._apply_rate(desired))
         log.info("event=model_swapped model=%s@%s probation_windows=%d", desired.model_id, desired.model_version,
                  self.config.probation_windows)
 
@@ -234,11 +249,16 @@ class Updater:
         path = self._files.path_of(installed)
         return path.is_file() and file_sha256(path) == installed.sha256
 
-    def _rate_note(self, desired: DesiredState) -> str:
+    def _apply_rate(self, desired: DesiredState) -> str:
+        """Hand a desired rate to the host, then persist it; a note for `update_detail` if the host keeps its pace."""
         rate = desired.sample_rate_hz
-        if rate is None or rate == self.config.rate_hz:
+        if rate is None:
             return ""
-        return f"sample_rate_hz {rate:g} not applied: the rate is set at start (--rate {self.config.rate_hz:g})"
+        if not self._host.set_sample_rate(rate):
+            return f"sample_rate_hz {rate:g} not applied: the sensor keeps its own pace (a replay)"
+        self._files.set_sample_rate(rate)
+        log.info("event=sample_rate_applied sample_rate_hz=%g", rate)
+        return ""
 
     def _set_status(self, status: str, detail: str) -> None:
         self._status, self._detail = status, detail

@@ -201,10 +201,11 @@ def test_a_manual_clock_drives_sampling_in_simulated_time(fast_settings: Setting
     assert agent.stats().queue_depth == 0
 
 
-def test_a_turbofan_sends_telemetry_only(fast_settings: Settings, observe: Callable[..., Observer]) -> None:
+def test_a_turbofan_without_a_model_sends_telemetry_only(
+    fast_settings: Settings, observe: Callable[..., Observer]
+) -> None:
     observer = observe()
-    agent = Agent(fast_settings("fan-001", sensor="sim:turbofan", model_path=AgentSettings(
-        device_id="fan-001", sensor="sim:turbofan").model_path))
+    agent = Agent(fast_settings("fan-001", sensor="sim:turbofan", model_path=None))  # its default: test_edge_rul
     run_for(agent, 0.4)
     stats = agent.stats()
     assert stats.model_version == "" and stats.events_sampled == 0 and stats.readings_acked == stats.readings_sampled

@@ -22,10 +22,6 @@ def test_defaults_are_derived_from_the_device_id() -> None:
     assert settings.asset_kind == "pump"
 
 
-def test_turbofan_has_no_default_model() -> None:
-    assert AgentSettings(device_id="fan-1", sensor="sim:turbofan").model_path is None
-
-
 def test_an_explicit_model_must_exist(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist: pass --model PATH"):
         AgentSettings(device_id="p1", model_path=tmp_path / "missing.onnx")

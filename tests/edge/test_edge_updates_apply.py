@@ -28,8 +28,10 @@ DONE = ("applied", "rolled_back", "probation")
 class FakeHost:
     """What the updater needs of an agent: the sensors, the current window, and the swap."""
 
-    def __init__(self, model: OnnxModel | None, window: npt.NDArray[np.float32] | None = None) -> None:
+    def __init__(self, model: OnnxModel | None, window: npt.NDArray[np.float32] | None = None,
+                 paced: bool = False) -> None:
         self.model, self.window, self.announced = model, window, 0
+        self.paced, self.rate_hz = paced, 0.0
 
     def sensor_layout(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
         return NAMES, UNITS
@@ -43,6 +45,12 @@ class FakeHost:
     def swap_model(self, model: OnnxModel | None) -> OnnxModel | None:
         previous, self.model = self.model, model
         return previous
+
+    def set_sample_rate(self, rate_hz: float) -> bool:
+        if self.paced:
+            return False
+        self.rate_hz = rate_hz
+        return True
 
     def announce(self) -> None:
         self.announced += 1
@@ -183,9 +191,11 @@ def test_a_pinned_key_file_is_used_and_settings_are_applied_or_reported(
     assert run_to_end(updater, host) == "probation"
     updater.observe_score(ok=True)
     assert host.model is not None and host.model.info.threshold == 7.5
-    assert updater.health()["update_status"] == "applied"
-    assert "sample_rate_hz 10 not applied" in updater.health()["update_detail"]
-    assert make_updater(tmp_path / "state", FakeHost(None)).load_active().info.threshold == 7.5  # type: ignore[union-attr]
+    assert updater.health()["update_status"] == "applied" and "update_detail" not in updater.health()
+    assert host.rate_hz == 10.0
+    restarted = make_updater(tmp_path / "state", FakeHost(None), rate_hz=1.0)
+    assert restarted.load_active().info.threshold == 7.5  # type: ignore[union-attr]
+    assert restarted.sample_rate() == 10.0  # the desired rate wins over the settings' at the next start
 
 
 def test_an_invalid_command_is_reported_and_a_threshold_alone_is_applied(tmp_path: Path) -> None:
@@ -198,3 +208,22 @@ def test_an_invalid_command_is_reported_and_a_threshold_alone_is_applied(tmp_pat
     updater.handle_command(Command("demo", "pump-001", 0.0, "set_desired_state", {"threshold": 9.0}))
     assert run_to_end(updater, host) == "applied"
     assert old.info.threshold == 9.0 and host.model is old
+
+
+@pytest.mark.parametrize("rate", [float("nan"), float("inf"), 0.0, -1.0, 1001.0, True])
+def test_an_insane_sample_rate_is_refused_with_the_reason(tmp_path: Path, rate: object) -> None:
+    host = FakeHost(None)
+    updater = make_updater(tmp_path / "state", host, rate_hz=5.0)
+    with pytest.raises(UpdateError, match="sample_rate_hz must be"):
+        updater.handle_command(Command("demo", "pump-001", 0.0, "set_desired_state", {"sample_rate_hz": rate}))
+    assert updater.status == "failed:invalid_command" and "sample_rate_hz" in updater.health()["update_detail"]
+    assert host.rate_hz == 0.0 and updater.sample_rate() == 5.0
+
+
+def test_a_replay_keeps_its_pace_and_says_so(tmp_path: Path) -> None:
+    host = FakeHost(None, paced=True)
+    updater = make_updater(tmp_path / "state", host, rate_hz=5.0)
+    updater.handle_command(Command("demo", "pump-001", 0.0, "set_desired_state", {"sample_rate_hz": 20}))
+    assert run_to_end(updater, host) == "applied"
+    assert "sample_rate_hz 20 not applied: the sensor keeps its own pace" in updater.health()["update_detail"]
+    assert updater.sample_rate() == 5.0  # not persisted: nothing to restore at a restart

@@ -37,6 +37,7 @@ class ReportedStateView(BaseModel):
     update_detail: str | None = None
     at: datetime | None = Field(description="the device's time of its last applied state message")
     online: bool
+    sample_rate_hz: float | None = Field(default=None, description="the rate the device samples at, as it reports")
 
 
 class DeviceStateView(BaseModel):

@@ -36,6 +36,7 @@ class Reported:
     update_detail: str | None
     at: float | None
     online: bool
+    sample_rate_hz: float | None = None
 
     def runs(self, model_id: str, version: str) -> bool:
         return (self.model_id, self.model_version) == (model_id, version)
@@ -60,8 +61,10 @@ def reported_state(asset: AssetRow) -> Reported:
         value = health.get(key)
         return None if value is None else str(value)
 
+    rate = health.get("sample_rate_hz")
     return Reported(asset.model_id, asset.model_version, text("update_status"), text("update_target"),
-                    text("update_detail"), asset.state_ts, asset.online)
+                    text("update_detail"), asset.state_ts, asset.online,
+                    float(rate) if isinstance(rate, int | float) else None)
 
 
 def current_desired(session: Session, device_id: str) -> DesiredStateRow | None:
@@ -78,6 +81,10 @@ def in_sync(desired: DesiredStateRow | None, reported: Reported) -> bool:
     if desired is None:
         return True  # nothing was asked for
     if not reported.runs(desired.model_id, desired.model_version):
+        return False
+    # An agent reports the rate it samples at; one too old to report it is taken at its word.
+    rate = desired.sample_rate_hz
+    if rate is not None and reported.sample_rate_hz is not None and abs(reported.sample_rate_hz - rate) > 1e-9:
         return False
     return reported.update_status in (None, APPLIED) or not reported.about(desired.model_id, desired.model_version)
 

@@ -60,13 +60,15 @@ def register(client: httpx.Client, model_id: str = "pump-det", version: str = "1
 
 
 def report(stores: Stores, device: str, ts: float, model: tuple[str, str] | None = None, status: str = "",
-           target: str = "", kind: str = "pump") -> None:
+           target: str = "", kind: str = "pump", rate: float | None = None) -> None:
     """The device's retained state as its agent sends it (update_* in the health), through the ingest."""
     health: dict[str, float | int | str] = {"queue_depth": 0}
     if status:
         health["update_status"] = status
     if target:
         health["update_target"] = target
+    if rate is not None:
+        health["sample_rate_hz"] = rate
     message = DeviceState(TENANT, device, ts, DeviceStatus.ONLINE, asset_kind=kind, agent_version="0.1.0",
                           model=None if model is None else ModelRef(*model), health=health)
     [outcome] = stores.handler.apply([raw(message)])

@@ -36,6 +36,13 @@ def test_a_planner_sets_the_desired_model_and_the_device_report_brings_it_in_syn
         assert after["in_sync"] is True and after["reported"]["update_status"] == "applied"
         assert after["reported"]["update_target"] == "pump-det@1" and after["reported"]["at"].startswith("2027")
 
+        # The device reports the rate it samples at: in sync only once it is the desired one.
+        report(stores, "pump-001", T0 + 12, model=("pump-det", "1"), status="applied", target="pump-det@1", rate=1.0)
+        assert api.get("/devices/pump-001/state").json()["in_sync"] is False
+        report(stores, "pump-001", T0 + 15, model=("pump-det", "1"), status="applied", target="pump-det@1", rate=10.0)
+        synced = api.get("/devices/pump-001/state").json()
+        assert synced["in_sync"] is True and synced["reported"]["sample_rate_hz"] == 10.0
+
 
 def test_unknown_devices_and_models_are_404_and_unfit_models_422(stores: Stores, sql_url: str) -> None:
     with api_with_commands(stores, sql_url) as (api, commands):

@@ -51,7 +51,7 @@ def state_view(state: DeviceState) -> DeviceStateView:
         reported=ReportedStateView(
             model_id=reported.model_id, model_version=reported.model_version, update_status=reported.update_status,
             update_target=reported.update_target, update_detail=reported.update_detail,
-            at=optional_utc(reported.at), online=reported.online,
+            at=optional_utc(reported.at), online=reported.online, sample_rate_hz=reported.sample_rate_hz,
         ),
         in_sync=state.in_sync,
     )

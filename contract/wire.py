@@ -18,8 +18,6 @@ anything else; receivers log the reason and carry on with the next message.
 from __future__ import annotations
 
 import json
-import math
-import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,15 +26,25 @@ from enum import StrEnum
 from typing import Any
 
 from contract.errors import ProtocolError
+from contract.fields import (
+    ID_PATTERN,
+    UNIT_PATTERN,
+    Fields,
+    check_id,
+    check_version,
+    is_health_value,
+    is_number,
+    optional_id,
+    optional_version,
+    reject_constant,
+    seq_in_range,
+)
 
 SCHEMA_VERSION = 1
 TOPIC_ROOT = "paas/v1"
 MAX_PAYLOAD_BYTES = 256 * 1024
 MAX_BATCH_READINGS = 1000
 MAX_CHANNELS = 64
-ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")  # tenants, devices, channels, models
-VERSION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")  # semver with build metadata
-_UNIT = re.compile(r"^[A-Za-z0-9/%._-]{1,16}$")
 
 
 class TopicKind(StrEnum):
@@ -75,8 +83,8 @@ class Topic:
         if len(parts) != 5 or "/".join(parts[:2]) != TOPIC_ROOT:
             raise ProtocolError(f"topic {topic[:200]!r} is not {TOPIC_ROOT}/<tenant>/<device>/<kind>")
         tenant, device_id, kind = parts[2], parts[3], parts[4]
-        _check_id("tenant", tenant)
-        _check_id("device_id", device_id)
+        check_id("tenant", tenant)
+        check_id("device_id", device_id)
         try:
             return cls(tenant, device_id, TopicKind(kind))
         except ValueError:
@@ -263,10 +271,10 @@ def decode(topic: str, payload: bytes) -> Message:
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise ProtocolError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}")
     try:
-        raw = json.loads(payload, parse_constant=_reject_constant)
+        raw = json.loads(payload, parse_constant=reject_constant)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ProtocolError(f"payload is not valid JSON: {exc}") from None
-    body = _Fields(raw, "payload")
+    body = Fields(raw, "payload")
     if body.get("v", int) != SCHEMA_VERSION:
         raise ProtocolError(f"unsupported schema version {raw.get('v')!r} (this receiver speaks {SCHEMA_VERSION})")
     type_name = body.get("type", str)
@@ -277,9 +285,9 @@ def decode(topic: str, payload: bytes) -> Message:
         if body.get(key, str) != value:
             raise ProtocolError(f"{key} {raw.get(key)!r} does not match the topic's {value!r}")
     message_id = body.get("message_id", str)
-    _check_id("message_id", message_id)
+    check_id("message_id", message_id)
     common = {"tenant": where.tenant, "device_id": where.device_id, "message_id": message_id}
-    decoders: dict[TopicKind, Callable[[_Fields, dict[str, Any]], Message]] = {
+    decoders: dict[TopicKind, Callable[[Fields, dict[str, Any]], Message]] = {
         TopicKind.TELEMETRY: _decode_telemetry,
         TopicKind.EVENTS: _decode_event,
         TopicKind.STATE: _decode_state,
@@ -288,7 +296,7 @@ def decode(topic: str, payload: bytes) -> Message:
     return decoders[where.kind](body, common)
 
 
-def _decode_telemetry(body: _Fields, common: dict[str, Any]) -> TelemetryBatch:
+def _decode_telemetry(body: Fields, common: dict[str, Any]) -> TelemetryBatch:
     channels = tuple(_channel(c, f"channels[{i}]") for i, c in enumerate(body.get("channels", list)))
     if not 0 < len(channels) <= MAX_CHANNELS:
         raise ProtocolError(f"channels: expected 1 to {MAX_CHANNELS}, got {len(channels)}")
@@ -299,15 +307,15 @@ def _decode_telemetry(body: _Fields, common: dict[str, Any]) -> TelemetryBatch:
         raise ProtocolError(f"readings: expected 1 to {MAX_BATCH_READINGS}, got {len(rows)}")
     readings: list[Reading] = []
     for i, row in enumerate(rows):
-        fields = _Fields(row, f"readings[{i}]")
-        seq = _seq(fields.get("seq", int), f"readings[{i}].seq")
+        fields = Fields(row, f"readings[{i}]")
+        seq = seq_in_range(fields.get("seq", int), f"readings[{i}].seq")
         if readings and seq <= readings[-1].seq:
             raise ProtocolError(f"readings[{i}].seq {seq} does not increase")
         values = fields.get("values", list)
         if len(values) != len(channels):
             raise ProtocolError(f"readings[{i}].values: {len(values)} values for {len(channels)} channels")
         for value in values:
-            if value is not None and not _is_number(value):
+            if value is not None and not is_number(value):
                 raise ProtocolError(f"readings[{i}].values: {value!r} is not a number or null")
         ts = parse_ts(fields.get("ts", str), f"readings[{i}].ts")
         readings.append(Reading(seq, ts, tuple(None if v is None else float(v) for v in values)))
@@ -315,23 +323,23 @@ def _decode_telemetry(body: _Fields, common: dict[str, Any]) -> TelemetryBatch:
     return TelemetryBatch(channels=channels, readings=tuple(readings), sent_at=sent_at, **common)
 
 
-def _decode_event(body: _Fields, common: dict[str, Any]) -> Event:
+def _decode_event(body: Fields, common: dict[str, Any]) -> Event:
     contributions = body.get("contributions", dict)
     if len(contributions) > MAX_CHANNELS or not all(
-        ID_PATTERN.match(k) and _is_number(v) for k, v in contributions.items()
+        ID_PATTERN.match(k) and is_number(v) for k, v in contributions.items()
     ):
         raise ProtocolError("contributions: expected an object of channel name -> number")
-    window = _Fields(body.get("window", dict), "window")
+    window = Fields(body.get("window", dict), "window")
     rul = None
     if body.raw.get("rul") is not None:
-        r = _Fields(body.get("rul", dict), "rul")
+        r = Fields(body.get("rul", dict), "rul")
         rul = RulEstimate(r.number("cycles"), r.number("lower"), r.number("upper"))
     try:
         kind = EventKind(body.get("kind", str))
     except ValueError:
         raise ProtocolError(f"kind: {body.raw.get('kind')!r} is not one of {[k.value for k in EventKind]}") from None
     return Event(
-        seq=_seq(body.get("seq", int), "seq"),
+        seq=seq_in_range(body.get("seq", int), "seq"),
         ts=parse_ts(body.get("ts", str)),
         kind=kind,
         score=body.number("score"),
@@ -341,33 +349,33 @@ def _decode_event(body: _Fields, common: dict[str, Any]) -> Event:
         model=_model(body.get("model", dict)),
         window_start=parse_ts(window.get("start", str), "window.start"),
         window_end=parse_ts(window.get("end", str), "window.end"),
-        window_samples=_seq(window.get("samples", int), "window.samples"),
+        window_samples=seq_in_range(window.get("samples", int), "window.samples"),
         rul=rul,
         **common,
     )
 
 
-def _decode_state(body: _Fields, common: dict[str, Any]) -> DeviceState:
+def _decode_state(body: Fields, common: dict[str, Any]) -> DeviceState:
     try:
         status = DeviceStatus(body.get("status", str))
     except ValueError:
         raise ProtocolError(f"status: {body.raw.get('status')!r} is not online/offline") from None
     health = body.raw.get("health") or {}
-    if not isinstance(health, dict) or not all(_is_health_value(v) for v in health.values()):
+    if not isinstance(health, dict) or not all(is_health_value(v) for v in health.values()):
         raise ProtocolError("health: expected an object of name -> finite number or printable string")
     model = body.raw.get("model")
     return DeviceState(
         ts=parse_ts(body.get("ts", str)),
         status=status,
-        asset_kind=_optional_id(body, "asset_kind"),
-        agent_version=_optional_version(body),
+        asset_kind=optional_id(body, "asset_kind"),
+        agent_version=optional_version(body),
         model=None if model is None else _model(model),
         health=health,
         **common,
     )
 
 
-def _decode_command(body: _Fields, common: dict[str, Any]) -> Command:
+def _decode_command(body: Fields, common: dict[str, Any]) -> Command:
     return Command(
         ts=parse_ts(body.get("ts", str)),
         name=body.get("name", str),
@@ -376,90 +384,18 @@ def _decode_command(body: _Fields, common: dict[str, Any]) -> Command:
     )
 
 
-class _Fields:
-    """Typed access to a JSON object's fields, raising `ProtocolError` with the path."""
-
-    def __init__(self, raw: object, path: str) -> None:
-        if not isinstance(raw, dict):
-            raise ProtocolError(f"{path}: expected a JSON object")
-        self.raw: dict[str, Any] = raw
-        self.path = path
-
-    def get(self, key: str, kind: type[Any]) -> Any:
-        if key not in self.raw:
-            raise ProtocolError(f"{self.path}.{key}: missing")
-        value = self.raw[key]
-        # bool is an int in Python; JSON true must not pass as a number.
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise ProtocolError(f"{self.path}.{key}: expected {kind.__name__}, got {type(value).__name__}")
-        return value
-
-    def number(self, key: str) -> float:
-        value = self.raw.get(key)
-        if not _is_number(value):
-            raise ProtocolError(f"{self.path}.{key}: expected a finite number")
-        return float(value)  # type: ignore[arg-type]
-
-
 def _channel(raw: object, path: str) -> ChannelRef:
-    fields = _Fields(raw, path)
+    fields = Fields(raw, path)
     name, unit = fields.get("name", str), fields.get("unit", str)
-    _check_id(f"{path}.name", name)
-    if not _UNIT.match(unit):
+    check_id(f"{path}.name", name)
+    if not UNIT_PATTERN.match(unit):
         raise ProtocolError(f"{path}.unit: {unit[:20]!r} is not a unit symbol")
     return ChannelRef(name, unit)
 
 
 def _model(raw: object) -> ModelRef:
-    fields = _Fields(raw, "model")
+    fields = Fields(raw, "model")
     model_id, version = fields.get("id", str), fields.get("version", str)
-    _check_id("model.id", model_id)
-    _check_version("model.version", version)
+    check_id("model.id", model_id)
+    check_version("model.version", version)
     return ModelRef(model_id, version)
-
-
-def _optional_id(body: _Fields, key: str) -> str:
-    if not body.raw.get(key):
-        return ""
-    value = body.get(key, str)
-    _check_id(key, value)
-    return str(value)
-
-
-def _optional_version(body: _Fields) -> str:
-    if not body.raw.get("agent_version"):
-        return ""
-    value = body.get("agent_version", str)
-    _check_version("agent_version", value)
-    return str(value)
-
-
-def _check_version(what: str, value: str) -> None:
-    if not VERSION_PATTERN.match(value):
-        raise ProtocolError(f"{what}: {value[:80]!r} is not a version (1-64 of A-Z a-z 0-9 _ . + -)")
-
-
-def _check_id(what: str, value: str) -> None:
-    if not ID_PATTERN.match(value):
-        raise ProtocolError(f"{what}: {value[:80]!r} must be 1-64 of A-Z a-z 0-9 _ . - (starting alphanumeric)")
-
-
-def _seq(value: int, where: str) -> int:
-    if not 0 <= value < 2**63:
-        raise ProtocolError(f"{where}: {value} is out of range")
-    return value
-
-
-def _is_health_value(value: object) -> bool:
-    if isinstance(value, str):
-        # Control characters (NUL above all) cannot be stored by PostgreSQL and have no business here.
-        return len(value) <= 256 and value.isprintable()
-    return _is_number(value)
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _reject_constant(name: str) -> float:
-    raise ProtocolError(f"payload contains {name}, which is not JSON")

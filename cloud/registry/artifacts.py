@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cloud.errors import InvalidArtifactError
-from contract.wire import ID_PATTERN, VERSION_PATTERN
+from contract.fields import ID_PATTERN, VERSION_PATTERN
 from edge.errors import ModelError
 from edge.runtime import artifact_metadata, open_session
 

@@ -7,6 +7,7 @@ Topics, per tenant and device (`{root}` is `paas/v1`):
     {root}/{tenant}/{device}/telemetry   device -> cloud, QoS 1, batches of readings
     {root}/{tenant}/{device}/events      device -> cloud, QoS 1, anomaly / RUL events
     {root}/{tenant}/{device}/state       device -> cloud, QoS 1, retained (birth, health, last will)
+    {root}/{tenant}/{device}/usage       device -> cloud, QoS 1, cumulative usage counters (billing)
     {root}/{tenant}/{device}/commands    cloud -> device, QoS 1
 
 Every payload is a JSON object with `v` (schema version), `type`, `message_id`,
@@ -21,7 +22,6 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -39,6 +39,10 @@ from contract.fields import (
     reject_constant,
     seq_in_range,
 )
+from contract.timestamps import format_ts as format_ts
+from contract.timestamps import parse_ts as parse_ts
+from contract.usage import Usage as Usage
+from contract.usage import decode_usage, usage_body
 
 SCHEMA_VERSION = 1
 TOPIC_ROOT = "paas/v1"
@@ -54,6 +58,7 @@ class TopicKind(StrEnum):
     EVENTS = "events"
     STATE = "state"
     COMMANDS = "commands"
+    USAGE = "usage"
 
 
 class EventKind(StrEnum):
@@ -188,33 +193,18 @@ class Command:
     message_id: str = field(default_factory=new_message_id)
 
 
-Message = TelemetryBatch | Event | DeviceState | Command
+Message = TelemetryBatch | Event | DeviceState | Command | Usage
 _TYPES: dict[type[Any], tuple[str, TopicKind]] = {
     TelemetryBatch: ("telemetry", TopicKind.TELEMETRY),
     Event: ("event", TopicKind.EVENTS),
     DeviceState: ("state", TopicKind.STATE),
     Command: ("command", TopicKind.COMMANDS),
+    Usage: ("usage", TopicKind.USAGE),
 }
 
 
 def topic_of(msg: Message) -> str:
     return str(Topic(msg.tenant, msg.device_id, _TYPES[type(msg)][1]))
-
-
-def format_ts(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def parse_ts(text: object, where: str = "ts") -> float:
-    if not isinstance(text, str) or len(text) > 40:
-        raise ProtocolError(f"{where}: expected an ISO-8601 UTC timestamp string")
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise ProtocolError(f"{where}: {text!r} is not an ISO-8601 timestamp") from None
-    if parsed.utcoffset() is None or parsed.utcoffset().total_seconds() != 0:  # type: ignore[union-attr]
-        raise ProtocolError(f"{where}: {text!r} is not in UTC (end it with Z)")
-    return parsed.timestamp()
 
 
 def encode(msg: Message) -> bytes:
@@ -260,6 +250,8 @@ def encode(msg: Message) -> bytes:
             "model": None if msg.model is None else {"id": msg.model.id, "version": msg.model.version},
             "health": msg.health,
         }
+    elif isinstance(msg, Usage):
+        body |= usage_body(msg)
     else:
         body |= {"ts": format_ts(msg.ts), "name": msg.name, "params": msg.params}
     return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
@@ -292,6 +284,7 @@ def decode(topic: str, payload: bytes) -> Message:
         TopicKind.EVENTS: _decode_event,
         TopicKind.STATE: _decode_state,
         TopicKind.COMMANDS: _decode_command,
+        TopicKind.USAGE: decode_usage,
     }
     return decoders[where.kind](body, common)
 

@@ -39,6 +39,7 @@ _RUN_OPTIONS: tuple[tuple[str, str, str, type[Any], str], ...] = (
     ("--publish-interval", "S", "publish_interval_s", float, "seconds between publishes (default 1)"),
     ("--hop", "N", "hop", int, "score the window every HOP samples (default 5)"),
     ("--heartbeat", "S", "heartbeat_s", float, "seconds between health heartbeats (default 30)"),
+    ("--usage-interval", "S", "usage_interval_s", float, "seconds between usage (billing) reports (default 60)"),
     ("--connect-timeout", "S", "connect_timeout_s", float, "seconds to reach the broker at start (default 10)"),
     ("--queue-max-mb", "MB", "queue_max_mb", float,
      "outbox disk budget; beyond it the oldest telemetry is thinned, never events (default 256)"),

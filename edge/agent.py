@@ -4,8 +4,9 @@ Two threads besides paho's loop (see `edge.link`):
 
 - the sampler (`edge.sampler`) reads the sensor at `rate_hz` on the injected clock (a
   rate the cloud desires replaces it at run time), writes each reading to the durable
-  queue, and every `hop` samples (once the window is full) scores the window, enqueuing
-  an anomaly event when the score is above threshold;
+  queue, meters usage (`edge.metering`, a report every `usage_interval_s` and at stop),
+  and every `hop` samples (once the window is full) scores the window, enqueuing an
+  anomaly event when the score is above threshold;
 - the publisher thread drains the queue (`edge.publisher`) every
   `publish_interval_s`, sooner when a full batch is waiting or, while a backlog
   drains, as soon as a PUBACK frees an in-flight slot (at most `max_msgs_per_s`),
@@ -39,6 +40,7 @@ from edge.credentials import HEALTH_USERNAME_KEY, ROTATE_COMMAND, Credentials, l
 from edge.errors import EdgeError, ModelError, QueueError
 from edge.health import CpuMeter, Health, snapshot
 from edge.link import MqttLink
+from edge.metering import UsageMeter
 from edge.publisher import Publisher, acknowledge
 from edge.queue import OutboundQueue
 from edge.runtime import OnnxModel
@@ -140,6 +142,8 @@ class Agent:
                                              fault=s.fault, at_eof=s.replay_at_eof)
         self._sensor = self._sampler.sensor = sensor
         try:
+            self._sampler.meter = UsageMeter(s.state_dir, sensor.asset_kind, [c.name for c in sensor.channels],
+                                             self._clock)
             queue, link = self._open(sensor)
         except BaseException:
             if self._owns_sensor:
@@ -187,6 +191,7 @@ class Agent:
         self.updates.stop()
         self._stop_sampling.set()
         sampler.join()
+        self._sampler.report_usage()  # the use up to the stop, flushed below with the rest
         self._drained.clear()
         self._flushing.set()
         self._wake.set()

@@ -45,3 +45,7 @@ class UpdateError(EdgeError):
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
+
+
+class MeteringError(EdgeError):
+    """The usage counters cannot be read or persisted in the state directory."""

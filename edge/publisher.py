@@ -1,7 +1,7 @@
-"""Draining the outbox into the MQTT link: events first, then telemetry batches, within the in-flight bound.
+"""Draining the outbox into the MQTT link: events, then usage reports, then telemetry, within the in-flight bound.
 
-Events (and usage) go first because they are few and are what a planner acts on; a
-backlog of telemetry after an outage must not delay them. Telemetry goes oldest
+Events go first because they are few and are what a planner acts on, usage reports
+(billing) next; a backlog of telemetry after an outage must not delay either. Telemetry goes oldest
 first. Every message takes a token of `edge.token_bucket` (the drain rate bound),
 so a long backlog drains at `max_msgs_per_s` and does not flood the broker. Rows stay in the queue until their
 PUBACK (`acknowledge`); the cursors only remember what this run already handed to
@@ -19,7 +19,7 @@ from contract.clock import Clock
 from contract.wire import MAX_PAYLOAD_BYTES, ChannelRef, Reading, TelemetryBatch, encode, topic_of
 from edge.errors import QueueError
 from edge.link import MqttLink
-from edge.queue import EventToken, OutboundQueue, QueuedReading, ReadingsToken
+from edge.queue import LANE_EVENT, LANE_USAGE, EventToken, OutboundQueue, QueuedReading, ReadingsToken
 from edge.token_bucket import TokenBucket
 
 log = logging.getLogger("edge.publisher")
@@ -47,7 +47,7 @@ class Publisher:
         self._batch_max = batch_max
         self.backlogged = False  # the last drain stopped at the in-flight bound with rows left
         self._seq_cursor = 0  # highest reading seq handed to the link in this run
-        self._event_cursor = 0  # highest event row handed to the link in this run
+        self._lane_cursors = {LANE_EVENT: 0, LANE_USAGE: 0}  # highest row per message lane handed in this run
 
     def drain(self) -> float | None:
         """Hand the link as much as its in-flight bound and the rate take.
@@ -67,14 +67,15 @@ class Publisher:
         return None
 
     def _send_one(self) -> bool:
-        """Hand the link the oldest unsent event, else the next telemetry batch; False if none was sent."""
-        events = self._queue.peek_events(1, after_row=self._event_cursor)
-        if events:
-            event = events[0]
-            if not self._link.publish_raw(event.topic, event.payload, token=EventToken(event.row_id)):
-                return False
-            self._event_cursor = event.row_id
-            return True
+        """Hand the link the oldest unsent event, else usage report, else telemetry batch; False if none was sent."""
+        for lane, cursor in self._lane_cursors.items():
+            rows = self._queue.peek_events(1, after_row=cursor, lane=lane)
+            if rows:
+                row = rows[0]
+                if not self._link.publish_raw(row.topic, row.payload, token=EventToken(row.row_id, lane)):
+                    return False
+                self._lane_cursors[lane] = row.row_id
+                return True
         batch = self._queue.peek_batch(self._batch_max, after_seq=self._seq_cursor)
         return bool(batch) and self._send_batch(batch)
 

@@ -87,7 +87,7 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value);
 """
 _COUNTERS = ("last_seq", "seq_reserved", "readings_sampled", "readings_acked", "events_sampled", "events_acked",
-             "dropped", "thinned_through")
+             "dropped", "thinned_through", "usage_sampled", "usage_acked")
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,10 @@ class ReadingsToken:
 
 @dataclass(frozen=True)
 class EventToken:
+    """Acknowledges one row of the events table; `lane` says which lifetime counter it adds to."""
+
     row_id: int
+    lane: int = LANE_EVENT
 
 
 AckToken = ReadingsToken | EventToken
@@ -214,7 +217,7 @@ class OutboundQueue:
                 "INSERT OR IGNORE INTO events (message_id, seq, ts, topic, payload, lane) VALUES (?, ?, ?, ?, ?, ?)",
                 (message_id, seq, ts, topic, payload, lane),
             )
-            self._bump("events_sampled", cur.rowcount)
+            self._bump("events_sampled" if lane == LANE_EVENT else "usage_sampled", cur.rowcount)
             self._keep_budget(self._next_seq - 1, len(payload) + len(topic))
 
     def note_handed(self, last_seq: int) -> None:
@@ -230,12 +233,13 @@ class OutboundQueue:
             ).fetchall()
         return tuple(QueuedReading(seq, ts, tuple(json.loads(vals))) for seq, ts, vals in rows)
 
-    def peek_events(self, max_events: int, after_row: int = 0) -> tuple[QueuedEvent, ...]:
-        """Up to `max_events` unacknowledged events enqueued after row `after_row`, oldest first."""
+    def peek_events(self, max_events: int, after_row: int = 0, lane: int | None = None) -> tuple[QueuedEvent, ...]:
+        """Up to `max_events` unacknowledged messages (of `lane`, else any) after row `after_row`, oldest first."""
         with self._lock, self._translate("read events"):
             rows = self._conn.execute(
-                "SELECT id, message_id, topic, payload FROM events WHERE id > ? ORDER BY id LIMIT ?",
-                (after_row, max_events),
+                "SELECT id, message_id, topic, payload FROM events WHERE id > ? AND (? IS NULL OR lane = ?) "
+                "ORDER BY id LIMIT ?",
+                (after_row, lane, lane, max_events),
             ).fetchall()
         return tuple(QueuedEvent(r, m, t, bytes(p)) for r, m, t, p in rows)
 
@@ -249,7 +253,7 @@ class OutboundQueue:
                 self._bump("readings_acked", cur.rowcount)
             else:
                 cur = self._conn.execute("DELETE FROM events WHERE id = ?", (token.row_id,))
-                self._bump("events_acked", cur.rowcount)
+                self._bump("events_acked" if token.lane == LANE_EVENT else "usage_acked", cur.rowcount)
             return int(cur.rowcount)
 
     def note_dropped(self, count: int) -> None:

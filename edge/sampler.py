@@ -6,6 +6,9 @@ an event when the model raises one. The running model and its window are swapped
 under a lock (`swap_model`, for the over-the-air updater), so a window is never scored
 by a model of another window length.
 
+Every reading also feeds the usage meter (`edge.metering`), and every
+`usage_interval_s` (on the clock) a usage report goes into the outbox's `usage` lane.
+
 The period is 1 / `rate_hz`, which `set_rate` changes at run time (the cloud's desired
 `sample_rate_hz`). The sampler's own thread takes the new rate up at its next tick and
 tells a simulated sensor there too (`SteppedSource`: it advances its time by 1 / rate
@@ -24,9 +27,11 @@ import numpy as np
 import numpy.typing as npt
 
 from contract.clock import Clock
-from edge.errors import ModelError, QueueError, SensorError, SensorExhaustedError
+from contract.wire import encode, topic_of
+from edge.errors import MeteringError, ModelError, QueueError, SensorError, SensorExhaustedError
 from edge.inference import window_event
-from edge.queue import OutboundQueue
+from edge.metering import UsageMeter
+from edge.queue import LANE_USAGE, OutboundQueue
 from edge.runtime import OnnxModel
 from edge.sensors import PacedSource, SensorSource, SteppedSource
 from edge.settings import AgentSettings
@@ -38,7 +43,7 @@ _SLEEP_SLICE_S = 0.1  # the sampler re-checks for stop (and a new rate) at least
 
 
 class Sampler:
-    """Samples one agent's sensor; `sensor` and `queue` are attached at the agent's start, then `run()`."""
+    """Samples one agent's sensor; `sensor`, `queue` and `meter` are attached at the agent's start, then `run()`."""
 
     def __init__(self, settings: AgentSettings, clock: Clock, *, model: OnnxModel | None, stop: threading.Event,
                  wake: threading.Event, observe_score: Callable[[bool], None]) -> None:
@@ -51,6 +56,7 @@ class Sampler:
         self.rate_hz = settings.rate_hz
         self.sensor: SensorSource | None = None
         self.queue: OutboundQueue | None = None
+        self.meter: UsageMeter | None = None
         self.exhausted = threading.Event()
         self.sensor_errors = 0
         self._window: SlidingWindow | None = None
@@ -101,9 +107,13 @@ class Sampler:
         paced = self.sensor if isinstance(self.sensor, PacedSource) else None
         followed: float | None = None  # the rate the sensor was last told
         next_at = self._clock.monotonic()
+        usage_at = next_at + self._settings.usage_interval_s
         while not self._stop.is_set():
             followed = self._follow_rate(followed)
             self._sample_once()
+            if self._clock.monotonic() >= usage_at:
+                usage_at += self._settings.usage_interval_s
+                self.report_usage()
             period = paced.period_s if paced is not None else 1.0 / self.rate_hz
             next_at += period
             now = self._clock.monotonic()
@@ -142,6 +152,8 @@ class Sampler:
                 log.error("event=sensor_error count=%d error=%r", self.sensor_errors, str(exc))
             return
         ts = self._clock.time()
+        if self.meter is not None:
+            self.meter.observe(values, ts)
         seq = self.queue.next_seq
         try:
             self.queue.put_reading(seq, ts, values)
@@ -160,6 +172,21 @@ class Sampler:
                 if self._window.full and self._since_score >= self._settings.hop:
                     self._since_score = 0
                     self._score(seq, ts)
+
+    def report_usage(self) -> None:
+        """Queue a usage report (usage lane, never dropped); a failure is logged, the next report covers it."""
+        if self.meter is None or self.queue is None:
+            return
+        try:
+            usage = self.meter.report(self._settings.tenant, self._settings.device_id)
+            self.queue.put_message(topic_of(usage), encode(usage), message_id=usage.message_id, seq=usage.seq,
+                                   ts=usage.ts, lane=LANE_USAGE)
+        except (MeteringError, QueueError) as exc:
+            # The counters are cumulative: the next report carries this one's use too.
+            log.error("event=usage_report_failed error=%r", str(exc))
+            return
+        log.info("event=usage_report seq=%d counters=%s", usage.seq, usage.counters)
+        self._wake.set()
 
     def _score(self, seq: int, ts: float) -> None:
         assert self.model is not None and self._window is not None and self.queue is not None

@@ -51,6 +51,7 @@ class AgentSettings:
     publish_interval_s: float = 1.0
     hop: int = 5
     heartbeat_s: float = 30.0
+    usage_interval_s: float = 60.0  # seconds between usage reports (edge.metering); one more at a clean stop
     max_inflight: int = 20
     connect_timeout_s: float = 10.0
     persistent_session: bool = False
@@ -74,6 +75,7 @@ class AgentSettings:
         _check_range("rate_hz", self.rate_hz, 0.0, MAX_RATE_HZ, "--rate")
         _check_range("publish_interval_s", self.publish_interval_s, 0.0, 3600.0, "--publish-interval")
         _check_range("heartbeat_s", self.heartbeat_s, 0.0, 86400.0, "--heartbeat")
+        _check_range("usage_interval_s", self.usage_interval_s, 0.0, 86400.0, "--usage-interval")
         _check_range("connect_timeout_s", self.connect_timeout_s, 0.0, 3600.0, "--connect-timeout")
         _check_range("queue_max_mb", self.queue_max_mb, MIN_BUDGET_BYTES / 2**20 - 1e-9, 1e6, "--queue-max-mb")
         _check_range("max_msgs_per_s", self.max_msgs_per_s, 0.0, 1e5, "--max-msgs-per-s")
@@ -226,7 +228,8 @@ def _parse_bool(raw: str) -> bool:
 
 
 _FIELD_KINDS: dict[str, str] = {
-    "rate_hz": "float", "publish_interval_s": "float", "heartbeat_s": "float", "connect_timeout_s": "float",
+    "rate_hz": "float", "publish_interval_s": "float", "heartbeat_s": "float", "usage_interval_s": "float",
+    "connect_timeout_s": "float",
     "seed": "int", "batch_max": "int", "hop": "int", "max_inflight": "int", "keepalive_s": "int",
     "persistent_session": "bool", "queue_max_mb": "float", "max_msgs_per_s": "float",
 }

@@ -18,6 +18,7 @@ from cloud.api.routers import (
     models,
     rollouts,
     stats,
+    usage,
     work_orders,
 )
 from cloud.errors import (
@@ -40,7 +41,7 @@ def create_app(context: ApiContext) -> FastAPI:
         summary="Assets, telemetry, anomaly events, maintenance work orders and the model registry.",
     )
     app.state.context = context
-    routers = (assets, events, work_orders, stats, models, detectors, contracts, devices, rollouts)
+    routers = (assets, usage, events, work_orders, stats, models, detectors, contracts, devices, rollouts)
     for router in (module.router for module in routers):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(health.router)

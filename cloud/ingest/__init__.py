@@ -1,1 +1,1 @@
-"""MQTT ingest: telemetry, events and device state from the broker into the stores."""
+"""MQTT ingest: telemetry, events, device state and usage reports from the broker into the stores."""

@@ -2,8 +2,9 @@
 
 A batch is written in one transaction per store (time series first, then the
 relational store), so a redelivered batch is harmless: readings are keyed by
-(device_id, seq), events by message id, and state by its timestamp. A message that
-fails validation is rejected on its own; it never costs the rest of its batch.
+(device_id, seq), events by message id, usage reports by both, and state by its
+timestamp. A message that fails validation is rejected on its own; it never costs
+the rest of its batch.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from cloud.store.database import Database
 from cloud.store.events import insert_event
 from cloud.store.tables import AssetRow, EventRow, WorkOrderRow
 from cloud.store.timeseries import SeriesBatch, TimeSeriesStore
+from cloud.store.usage import insert_usage
 from contract.clock import Clock
 from contract.errors import ProtocolError
-from contract.wire import Command, DeviceState, Event, EventKind, Message, TelemetryBatch, decode
+from contract.wire import Command, DeviceState, Event, EventKind, Message, TelemetryBatch, Usage, decode
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +115,11 @@ class MessageHandler:
         elif isinstance(message, Event):
             batch.known_asset(message)
             self._store_event(batch, batch.touch(message), message)
+        elif isinstance(message, Usage):
+            batch.known_asset(message)
+            batch.touch(message)
+            stored = insert_usage(batch.session, message, received_at=batch.now)
+            batch.tally["usage_stored" if stored else "duplicate_usage"] += 1
         else:
             raise MessageRejectedError("unexpected_type", f"a {type(message).__name__} is not for the cloud")
 
@@ -161,7 +168,7 @@ class _Batch:
     # Strong references: the session only holds clean objects weakly, and reloading per message is slow.
     assets: dict[str, AssetRow] = field(default_factory=dict)
 
-    def known_asset(self, message: TelemetryBatch | DeviceState | Event | Command) -> AssetRow | None:
+    def known_asset(self, message: TelemetryBatch | DeviceState | Event | Command | Usage) -> AssetRow | None:
         """The message's asset if known; `MessageRejectedError` if that device id belongs to another tenant."""
         asset = self.assets.get(message.device_id) or find_asset(self.session, message.device_id)
         if asset is None:
@@ -172,7 +179,7 @@ class _Batch:
             raise MessageRejectedError("tenant_mismatch", f"{owner}, not {message.tenant!r}")
         return asset
 
-    def touch(self, message: TelemetryBatch | DeviceState | Event) -> AssetRow:
+    def touch(self, message: TelemetryBatch | DeviceState | Event | Usage) -> AssetRow:
         """The message's asset (created on first sight), marked as heard from now."""
         asset = touch_asset(self.session, message.tenant, message.device_id, self.now)
         self.assets[message.device_id] = asset

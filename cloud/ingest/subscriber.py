@@ -30,7 +30,9 @@ from contract.wire import TopicKind, subscription
 
 log = logging.getLogger(__name__)
 
-SUBSCRIPTIONS = [(subscription(kind), 1) for kind in (TopicKind.TELEMETRY, TopicKind.EVENTS, TopicKind.STATE)]
+SUBSCRIPTIONS = [
+    (subscription(kind), 1) for kind in (TopicKind.TELEMETRY, TopicKind.EVENTS, TopicKind.STATE, TopicKind.USAGE)
+]
 LOOP_TICK_S = 0.02
 DISCONNECT_GRACE_S = 3.0
 
@@ -47,7 +49,7 @@ class Delivery:
 
 
 class MqttSubscriber:
-    """Subscribes to telemetry, events and state of every device; hands each message to `on_delivery`."""
+    """Subscribes to telemetry, events, state and usage of every device; hands each message to `on_delivery`."""
 
     def __init__(
         self,

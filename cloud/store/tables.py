@@ -1,4 +1,4 @@
-"""The relational schema: assets, their events, work orders, and the model registry with its labels.
+"""The relational schema: assets, their events and usage reports, work orders, and the model registry with its labels.
 
 Times are stored as UTC epoch seconds (float), as on the wire: the same on SQLite and
 PostgreSQL, and no time-zone conversion can shift them.
@@ -70,6 +70,28 @@ class EventRow(Base):
     rul_lower: Mapped[float | None] = mapped_column(default=None)
     rul_upper: Mapped[float | None] = mapped_column(default=None)
     work_order_id: Mapped[int | None] = mapped_column(sa.ForeignKey("work_orders.id"), default=None, index=True)
+
+
+class UsageReportRow(Base):
+    """A device's usage report (cumulative counters), stored once per message id and per (device, seq)."""
+
+    __tablename__ = "usage_reports"
+    __table_args__ = (
+        sa.UniqueConstraint("device_id", "seq", name="uq_usage_reports_device_seq"),
+        sa.Index("ix_usage_reports_device_ts", "device_id", "ts"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    message_id: Mapped[str] = mapped_column(sa.String(ID_LEN), unique=True)
+    device_id: Mapped[str] = mapped_column(sa.String(ID_LEN), sa.ForeignKey("assets.device_id"))
+    tenant: Mapped[str] = mapped_column(sa.String(ID_LEN))
+    seq: Mapped[int] = mapped_column(sa.BigInteger)
+    ts: Mapped[float]
+    period_start: Mapped[float]
+    period_end: Mapped[float]
+    received_at: Mapped[float]
+    counters: Mapped[dict[str, Any]] = mapped_column(doc="counter name -> cumulative value")
+    units: Mapped[dict[str, Any]] = mapped_column(doc="counter name -> unit")
 
 
 class WorkOrderRow(Base):

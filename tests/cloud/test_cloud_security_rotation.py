@@ -51,6 +51,7 @@ def test_the_acl_confines_a_device_to_its_own_topics() -> None:
     assert "topic write paas/v1/acme/pump-001/telemetry" in device
     assert "topic read paas/v1/acme/pump-001/commands" in device and "+" not in device
     assert "topic read paas/v1/+/+/telemetry" in cloud and "topic write paas/v1/+/+/commands" in cloud
+    assert "topic write paas/v1/acme/pump-001/usage" in device and "topic read paas/v1/+/+/usage" in cloud
     with pytest.raises(ValueError, match="cannot be written"):
         render_acl([BrokerUser("evil user", "h", "acme", "x")])
 

@@ -180,6 +180,6 @@ def test_sigterm_with_the_broker_away_keeps_every_reading_on_disk(
     assert proc.returncode == 0, err
     assert "flushed=False" in err
     final = status_json(state)
-    sampled, acked_, depth = (int(final[k]) for k in ("readings_sampled", "readings_acked", "queue_depth"))  # type: ignore[call-overload]
+    sampled, acked_, depth = (int(final[k]) for k in ("readings_sampled", "readings_acked", "reading_depth"))  # type: ignore[call-overload]
     assert final["running"] is False and depth > 0
     assert sampled == acked_ + depth  # nothing sampled went missing on the way down

@@ -1,6 +1,7 @@
 """What the edge agent and the cloud agree on, with no heavy dependency.
 
-- `contract.wire`: the MQTT wire protocol v1 (topics, payloads, validation); `contract.fields`, `contract.timestamps` and `contract.usage` are its parts.
+- `contract.wire`: the MQTT wire protocol v1 (topics, payloads, validation), with its
+  parts `contract.fields`, `contract.timestamps` and `contract.usage`.
 - `contract.channels`: the channel catalogue of each asset kind, with units.
 - `contract.units`: unit conversion to each quantity's canonical unit.
 - `contract.clock`: the injected clock (real and manual).

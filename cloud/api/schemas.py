@@ -205,6 +205,8 @@ class IngestOut(BaseModel):
     events_stored: int
     duplicate_events: int
     work_orders_opened: int
+    usage_stored: int
+    duplicate_usage: int
 
 
 class FleetStats(BaseModel):

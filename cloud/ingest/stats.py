@@ -18,6 +18,8 @@ class IngestStats:
     duplicate_events: int = 0
     events_stored: int = 0
     work_orders_opened: int = 0
+    usage_stored: int = 0
+    duplicate_usage: int = 0
 
     @property
     def rejected_total(self) -> int:
@@ -52,4 +54,6 @@ class IngestCounters:
             duplicate_events=counts.get("duplicate_events", 0),
             events_stored=counts.get("events_stored", 0),
             work_orders_opened=counts.get("work_orders_opened", 0),
+            usage_stored=counts.get("usage_stored", 0),
+            duplicate_usage=counts.get("duplicate_usage", 0),
         )

@@ -45,6 +45,8 @@ def test_the_cloud_shows_the_usage_the_agent_metered(mosquitto: MosquittoBroker,
             assert time.monotonic() < deadline, "the cloud did not store every usage report"
             time.sleep(0.2)
         body = api.get("/assets/pump-001/usage").json()
+        ingest = api.get("/stats").json()["ingest"]
+        assert ingest["usage_stored"] == local["seq"] and ingest["rejected_total"] == 0
 
     assert local["seq"] >= 3  # a report a second, and one at stop
     latest = {name: counter["value"] for name, counter in body["latest"].items()}

@@ -29,6 +29,8 @@ def read_stats(context: ContextDep, session: SessionDep) -> FleetStats:
             events_stored=snapshot.events_stored,
             duplicate_events=snapshot.duplicate_events,
             work_orders_opened=snapshot.work_orders_opened,
+            usage_stored=snapshot.usage_stored,
+            duplicate_usage=snapshot.duplicate_usage,
         )
     return FleetStats(
         assets=assets,

@@ -10,7 +10,6 @@ import logging
 import threading
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -21,21 +20,23 @@ from cloud.security.layout import SecurityLayout
 from cloud.security.provisioning import cloud_password
 from contract.errors import ProtocolError
 from contract.wire import Command, DeviceState, TopicKind, decode, encode, subscription, topic_of
+from edge.errors import ConfigError as EdgeConfigError
 from edge.errors import LinkError
+from edge.settings import parse_broker_url, uses_tls
 from edge.tls import client_tls_context
 
 log = logging.getLogger("cloud.security")
 
 
 def parse_mqtts_url(url: str) -> tuple[str, int]:
-    parts = urlsplit(url)
+    """`mqtts://host[:port]` -> (host, port): the edge's URL parsing, TLS required."""
     try:
-        port = parts.port or 8883
-    except ValueError:
-        raise ConfigError(f"broker URL {url!r}: the port must be a number") from None
-    if parts.scheme != "mqtts" or not parts.hostname:
+        host, port = parse_broker_url(url)
+    except EdgeConfigError as exc:
+        raise ConfigError(str(exc)) from None
+    if not uses_tls(url):
         raise ConfigError(f"broker URL {url!r} is not mqtts://HOST:PORT")
-    return parts.hostname, port
+    return host, port
 
 
 class SecureCommandChannel:

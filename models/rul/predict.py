@@ -47,9 +47,7 @@ class RulPredictor:
     def load(cls, path: Path | str = DEFAULT_RUL_MODEL) -> RulPredictor:
         """Load and check an artifact; `ModelError` if it is missing, unreadable or not a turbofan RUL model."""
         file = Path(path)
-        if not file.is_file():
-            raise ModelError(f"model file {file} does not exist")
-        model = OnnxModel.load(file)
+        model = OnnxModel.load(file)  # ModelError if the file is missing or unreadable
         info = model.info
         if info.kind != "rul" or info.channels != tuple(c.name for c in TURBOFAN_CHANNELS):
             raise ModelError(f"{file} is a {info.kind} model for {list(info.channels)}, not a turbofan RUL model")

@@ -8,6 +8,7 @@ from cloud.api.deps import NowDep, SessionDep, SettingsDep
 from cloud.api.model_schemas import ContractCreate, ContractPublic
 from cloud.api.timestamps import utc
 from cloud.store.contracts import find_contract, put_contract
+from cloud.store.tables import ContractRow
 
 router = APIRouter(prefix="/assets", tags=["contracts"])
 
@@ -17,13 +18,7 @@ def write_contract(device_id: str, contract: ContractCreate, session: SessionDep
     """Set (or replace) the asset's contract; it may precede the device's first message."""
     row = put_contract(session, device_id, contract.maintenance_horizon_cycles, contract.customer, now)
     session.commit()
-    return ContractPublic(
-        device_id=device_id,
-        maintenance_horizon_cycles=row.maintenance_horizon_cycles,
-        customer=row.customer,
-        source="contract",
-        updated_at=utc(row.updated_at),
-    )
+    return _public(device_id, row)
 
 
 @router.get("/{device_id}/contract")
@@ -38,6 +33,10 @@ def read_contract(device_id: str, session: SessionDep, settings: SettingsDep) ->
             source="default",
             updated_at=None,
         )
+    return _public(device_id, row)
+
+
+def _public(device_id: str, row: ContractRow) -> ContractPublic:
     return ContractPublic(
         device_id=device_id,
         maintenance_horizon_cycles=row.maintenance_horizon_cycles,

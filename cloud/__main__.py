@@ -9,11 +9,13 @@ import sys
 import threading
 from types import FrameType
 
+from cloud.auth.cli import add_account_parsers
 from cloud.demo.cli import add_demo_parser
 from cloud.errors import CloudError
 from cloud.security.cli import add_security_parsers
 from cloud.server import CloudService
 from cloud.settings import load_settings
+from cloud.store.cli import add_db_parsers
 
 log = logging.getLogger("cloud")
 
@@ -24,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     _add_serve_parser(subparsers)
     add_demo_parser(subparsers)
     add_security_parsers(subparsers)
+    add_account_parsers(subparsers)
+    add_db_parsers(subparsers)
     args = parser.parse_args(argv)
     code: int = args.handler(args)
     return code

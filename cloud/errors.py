@@ -8,7 +8,13 @@
     ├── ConflictError      the request contradicts what is stored (e.g. a model version with other bytes)
     ├── InvalidArtifactError  an uploaded model artifact cannot be loaded or its metadata is incomplete
     ├── CalibrationError   a detector cannot be fitted from an asset's stored readings (too few, unknown kind)
-    └── InvalidDesiredStateError  a desired state or rollout does not fit its devices (wrong kind, channels, plan)
+    ├── InvalidDesiredStateError  a desired state or rollout does not fit its devices (wrong kind, channels, plan)
+    ├── AuthenticationError  no credential, or one that is wrong, expired or revoked (HTTP 401)
+    ├── PermissionDeniedError  the caller's role may not do this (HTTP 403)
+    ├── TooManyAttemptsError  too many failed sign-ins; `retry_after_s` says when to try again (HTTP 429)
+    ├── ScopeRequiredError  a platform administrator must name the tenant a new object belongs to (HTTP 422)
+    ├── InvalidAccountError  a user, API key, customer or technician cannot be created as asked (HTTP 422)
+    └── SchemaError        the database's schema is older or newer than this release (the message says what to run)
 """
 
 
@@ -46,3 +52,31 @@ class CalibrationError(CloudError):
 
 class InvalidDesiredStateError(CloudError):
     """Raised when a desired state or rollout cannot apply to its devices; the message says why."""
+
+
+class AuthenticationError(CloudError):
+    """Raised when a request carries no credential, or one that is wrong, expired or revoked."""
+
+
+class PermissionDeniedError(CloudError):
+    """Raised when the caller is known but its role does not allow the action."""
+
+
+class TooManyAttemptsError(CloudError):
+    """Raised when sign-ins for a username or from a client failed too often recently."""
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class ScopeRequiredError(CloudError):
+    """Raised when a platform administrator creates something without naming its tenant."""
+
+
+class InvalidAccountError(CloudError):
+    """Raised when an account or directory entry cannot be created as asked; the message says why."""
+
+
+class SchemaError(CloudError):
+    """Raised when the database schema does not match this release; the message names the command to run."""

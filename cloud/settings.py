@@ -8,11 +8,12 @@ naming the variable, so a typo fails at start, not at the first message.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cloud.broker.login import BrokerLogin
@@ -21,8 +22,18 @@ from cloud.errors import ConfigError
 DEFAULT_DB_URL = "sqlite:///var/cloud/cloud.db"
 DEFAULT_TSDB_URL = "sqlite:///var/cloud/timeseries.db"
 SIGNING_KEY_NAME = "model-signing-key.pem"
+AUTH_SECRET_NAME = "auth-secret"
 DEFAULT_MAINTENANCE_HORIZON_CYCLES = 30.0
 _SQL_SCHEMES = ("sqlite", "postgresql", "postgres")
+_LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+class Environment(StrEnum):
+    """Where the service runs: `local` creates missing secrets for a developer; the others refuse to start without."""
+
+    LOCAL = "local"
+    STAGING = "staging"
+    PRODUCTION = "production"
 
 
 class CloudSettings(BaseSettings):
@@ -69,6 +80,30 @@ class CloudSettings(BaseSettings):
     )
     credential_valid_days: float = Field(default=90.0, gt=0.0, le=3650.0)
     credential_grace_s: float = Field(default=3600.0, ge=0.0, description="old password kept after a rotation")
+    # Identity and access (cloud.auth): see docs/security.md, "The API".
+    env: Environment = Field(default=Environment.LOCAL, validation_alias="PAAS_ENV")
+    auth_secret: SecretStr | None = Field(
+        default=None, description="key that signs access tokens and artifact links (32+ characters)"
+    )
+    auth_secret_file: Path | None = Field(
+        default=None, description=f"file holding that key; default: {AUTH_SECRET_NAME} beside the SQLite database"
+    )
+    access_token_ttl_s: float = Field(default=900.0, ge=30.0, le=86400.0)
+    refresh_token_ttl_s: float = Field(default=14 * 86400.0, ge=300.0, le=365 * 86400.0)
+    artifact_link_ttl_s: float = Field(
+        default=7 * 86400.0, ge=60.0, le=90 * 86400.0, description="how long a device's signed artifact link works"
+    )
+    sign_in_max_failures: int = Field(default=5, ge=1, le=1000, description="per username within the window")
+    sign_in_max_failures_per_client: int = Field(default=30, ge=1, le=100_000, description="per client address")
+    sign_in_window_s: float = Field(default=900.0, ge=1.0, le=86400.0)
+    allowed_hosts: str = Field(
+        default="", description="comma-separated Host names the API answers to; empty: localhost names, PAAS_HOST "
+        "and the host of PAAS_PUBLIC_API_URL"
+    )
+    cors_origins: str = Field(default="", description="comma-separated origins allowed by CORS; empty: CORS off")
+    max_request_bytes: int = Field(
+        default=256 * 1024, ge=1024, le=64 * 1024 * 1024, description="request bodies other than model artifacts"
+    )
     # How the cloud itself logs in to the broker (mqtts:// URLs use TLS; see cloud.broker.login).
     broker_username: str = Field(default="", validation_alias="PAAS_BROKER_USERNAME")
     broker_password_file: Path | None = Field(default=None, validation_alias="PAAS_BROKER_PASSWORD_FILE")
@@ -108,11 +143,33 @@ class CloudSettings(BaseSettings):
     @property
     def signing_key_path(self) -> Path:
         """Where the signing key is: as set, else with the service's other state (the SQLite database's folder)."""
-        if self.signing_key_file is not None:
-            return self.signing_key_file
+        return self.signing_key_file or self._state_dir() / SIGNING_KEY_NAME
+
+    def _state_dir(self) -> Path:
+        """The service's own files: the SQLite database's folder, or var/cloud/ for PostgreSQL."""
         url = urlsplit(self.db_url)
         database = url.path[1:] if url.scheme.startswith("sqlite") and url.path not in ("", "/", "/:memory:") else ""
-        return (Path(database).parent if database else Path("var/cloud")) / SIGNING_KEY_NAME
+        return Path(database).parent if database else Path("var/cloud")
+
+    @property
+    def auth_secret_path(self) -> Path:
+        """Where the token-signing key is kept: as set, else beside the SQLite database (or under var/cloud/)."""
+        return self.auth_secret_file or self._state_dir() / AUTH_SECRET_NAME
+
+    @property
+    def trusted_hosts(self) -> list[str]:
+        """The Host header values the API accepts (TrustedHostMiddleware)."""
+        if self.allowed_hosts.strip():
+            return [h.strip() for h in self.allowed_hosts.split(",") if h.strip()]
+        hosts = list(_LOCAL_HOSTS)
+        for extra in (self.host, urlsplit(self.public_api_url).hostname or ""):
+            if extra and extra not in ("0.0.0.0", "::") and extra not in hosts:
+                hosts.append(extra)
+        return hosts
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
     @property
     def broker_host(self) -> str:

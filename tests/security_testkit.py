@@ -20,7 +20,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from cloud.security.credentials import CredentialStore
 from cloud.security.dev_broker import SecureBroker, start_secure_broker
 from cloud.store.database import Database
-from cloud.store.tables import METADATA
+from cloud.store.schema import ensure_schema
 from contract.clock import Clock, SystemClock
 from edge.settings import parse_broker_url, uses_tls
 
@@ -110,7 +110,7 @@ def secure_env(root: Path, clock: Clock | None = None) -> Iterator[SecureEnv]:
             pytest.fail("required service missing under CI=true: mosquitto", pytrace=False)
         pytest.skip("the mosquitto binary is not installed")
     db = Database(f"sqlite:///{root / 'cloud.db'}")
-    db.create_schema(METADATA)
+    ensure_schema(db)
     store = CredentialStore(db, clock or SystemClock())
     broker = start_secure_broker(root, store, clock or SystemClock())
     try:

@@ -9,7 +9,10 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 from sqlalchemy.orm import Session
 
+from cloud.auth.sign_in import SignIn
+from cloud.auth.tokens import TokenIssuer
 from cloud.ingest.stats import IngestStats
+from cloud.registry.artifact_links import ArtifactLinks
 from cloud.registry.signing import Signer
 from cloud.settings import CloudSettings
 from cloud.store.database import Database
@@ -27,6 +30,8 @@ class ApiContext:
     timeseries: TimeSeriesStore
     settings: CloudSettings
     clock: Clock
+    tokens: TokenIssuer
+    sign_in: SignIn
     ingest_stats: Callable[[], IngestStats] | None = None
     broker_connected: Callable[[], bool] | None = None
     signer: Signer | None = None
@@ -99,6 +104,12 @@ async def read_artifact_body(request: Request, context: ContextDep) -> bytes:
     return bytes(body)
 
 
+def get_links(request: Request, context: ContextDep) -> ArtifactLinks:
+    """Artifact links under PAAS_PUBLIC_API_URL, or else the URL this request came to."""
+    return ArtifactLinks(context.settings.public_api_url or str(request.base_url), context.tokens)
+
+
+LinksDep = Annotated[ArtifactLinks, Depends(get_links)]
 SignerDep = Annotated[Signer, Depends(get_signer)]
 RawReadingsDep = Annotated[RawReadings, Depends(get_raw_readings)]
 ArtifactBodyDep = Annotated[bytes, Depends(read_artifact_body)]

@@ -15,7 +15,6 @@ class DesiredStateChange(BaseModel):
     model_id: str = Field(min_length=1, max_length=128)
     model_version: str = Field(min_length=1, max_length=64)
     sample_rate_hz: float | None = Field(default=None, gt=0, le=1000)
-    requested_by: str = Field(default="api", min_length=1, max_length=128)
     explanation: str = Field(default="set by a planner", max_length=2000)
 
 
@@ -58,7 +57,7 @@ class RolloutCreate(BaseModel):
     )
     failure_budget: int = Field(default=0, ge=0, description="devices that may fail or get stuck; one more halts")
     device_deadline_s: float = Field(default=3600.0, gt=0, le=30 * 86400)
-    requested_by: str = Field(default="api", min_length=1, max_length=128)
+    tenant: str | None = Field(default=None, max_length=64, description="platform administrators only: whose devices")
 
 
 class RolloutDeviceView(BaseModel):

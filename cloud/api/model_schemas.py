@@ -25,6 +25,7 @@ class InputSchema(BaseModel):
 class ModelPublic(BaseModel):
     """A registered, immutable model version."""
 
+    tenant: str = Field(description="whose registry it is in (each tenant has its own)")
     id: str
     version: str
     kind: ModelKind
@@ -57,7 +58,6 @@ class SigningKeyPublic(BaseModel):
 class DetectorFitCreate(BaseModel):
     """Which stored readings calibrate the detector: `first_readings`, or `start` and `end`; neither: the default."""
 
-    requested_by: str = Field(min_length=1, max_length=128, description="who asks (a planner's or engineer's id)")
     first_readings: int | None = Field(default=None, ge=50, le=100_000)
     start: datetime | None = None
     end: datetime | None = None
@@ -88,7 +88,7 @@ class DesiredStatePublic(BaseModel):
     requested_by: str
     requested_at: datetime
     explanation: str
-    artifact_url: str
+    artifact_url: str = Field(description="where the artifact is; the device is sent a signed, expiring link to it")
     command_published: bool = Field(description="false: stored, but the broker did not acknowledge the command")
 
 
@@ -101,13 +101,18 @@ class DetectorFitPublic(BaseModel):
 
 class ContractCreate(BaseModel):
     maintenance_horizon_cycles: float = Field(gt=0, le=1e9, description="plan maintenance at least this far ahead")
-    customer: str | None = Field(default=None, max_length=256)
+    customer: str | None = Field(default=None, max_length=256, description="the customer's name as shown")
+    customer_id: int | None = Field(default=None, description="the customer record whose users see this asset")
+    tenant: str | None = Field(
+        default=None, max_length=64, description="platform administrators only, for an asset not seen yet"
+    )
 
 
 class ContractPublic(BaseModel):
     device_id: str
     maintenance_horizon_cycles: float
     customer: str | None
+    customer_id: int | None = None
     source: Literal["contract", "default"] = Field(description="default: the asset has no contract")
     updated_at: datetime | None
 

@@ -156,14 +156,15 @@ class RulEvidence(BaseModel):
 
 class FindingOut(BaseModel):
     finding: Literal["true_fault", "false_alarm"]
-    technician: str
+    technician: str = Field(description="who completed the order, from their credential (e.g. user:alice)")
     notes: str | None
     recorded_at: datetime
     model: ModelOut = Field(description="the model version this finding labels")
 
 
 class CompletionIn(BaseModel):
-    technician: str = Field(min_length=1, max_length=128)
+    """Who completes is the caller (its credential), never a name in the body."""
+
     finding: Literal["true_fault", "false_alarm"] = Field(description="what the technician found on site")
     notes: str | None = Field(default=None, max_length=4000)
 
@@ -177,7 +178,7 @@ class WorkOrderOut(BaseModel):
     reason: str
     created_at: datetime
     updated_at: datetime
-    decided_by: str | None
+    decided_by: str | None = Field(description="from the decider's credential, e.g. user:alice")
     decided_at: datetime | None
     decision_note: str | None
     evidence: Evidence | RulEvidence = Field(description="RulEvidence when rule is rul_below_horizon")
@@ -185,7 +186,8 @@ class WorkOrderOut(BaseModel):
 
 
 class DecisionIn(BaseModel):
-    decided_by: str = Field(min_length=1, max_length=128, description="who decides (a planner's name or id)")
+    """Who decides is the caller (its credential), never a name in the body."""
+
     note: str | None = Field(default=None, max_length=2000)
 
 

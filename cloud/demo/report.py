@@ -1,4 +1,4 @@
-"""The demo's outcome: gathered through the public HTTP API, shown to a person and as JSON."""
+"""The demo's outcome: gathered through the public HTTP API (as the demo's admin), shown to a person and as JSON."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from string import Template
 from typing import Any
+
+from cloud.auth.roles import Role
+from cloud.demo.accounts import DemoAccounts
 
 SUMMARY = Template("""\
 
@@ -20,6 +23,19 @@ Demo finished: $devices simulated devices for $seconds s ($faulty with an inject
 Faults injected: $fault_list
 API: $api_url  (OpenAPI docs at $api_url/docs)
 """)
+
+SIGN_IN = Template("""\
+Sign in (tenant $tenant; every API call needs a credential; the passwords are shown only here):
+  users    : $first_user
+$user_lines
+  /docs    : "Authorize" with one of these usernames and passwords
+  a token  : curl -d grant_type=password -d username=$planner -d 'password=$planner_password' \\
+               $api_url/api/v1/auth/token    then send -H "Authorization: Bearer <access_token>"
+  API key  : KEY='$admin_api_key'    (admin of tenant $tenant)
+             curl -H "Authorization: Bearer $$KEY" $api_url/api/v1/assets
+""")
+USER_LINE = Template("$username / $password  ($role$note)")
+INDENT = " " * 13
 
 
 @dataclass(frozen=True)
@@ -42,8 +58,12 @@ class DemoReport:
     def all_stored(self) -> bool:
         return self.readings_stored == self.readings_published
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"), sort_keys=False)
+    def to_json(self, admin_api_key: str | None = None) -> str:
+        """The summary as one JSON line; with `admin_api_key` (local runs only) scripts can call the API."""
+        summary: dict[str, Any] = asdict(self)
+        if admin_api_key is not None:
+            summary["admin_api_key"] = admin_api_key
+        return json.dumps(summary, separators=(",", ":"), sort_keys=False)
 
     def to_text(self) -> str:
         healthy = self.devices - self.faulty_assets
@@ -56,17 +76,52 @@ class DemoReport:
         )
 
 
-def get_json(url: str, timeout_s: float = 10.0) -> Any:
-    """GET a JSON document from the cloud API."""
-    with urllib.request.urlopen(url, timeout=timeout_s) as response:
+def sign_in_text(api_url: str, accounts: DemoAccounts, customer_assets: list[str]) -> str:
+    """How a person signs in to the demo's API: the users with their passwords, a token request, the API key."""
+
+    def note(role: Role) -> str:
+        if role is Role.CUSTOMER:
+            return f", customer {accounts.customer_name!r}: sees {', '.join(customer_assets) or 'no asset'}"
+        return f", technician {accounts.technician_name!r}" if role is Role.TECHNICIAN else ""
+
+    planner = accounts.user(Role.PLANNER)
+    first, *others = [USER_LINE.substitute(username=u.username, password=u.password, role=u.role.value,
+                                           note=note(u.role)) for u in accounts.users]
+    return SIGN_IN.substitute(
+        tenant=accounts.tenant, api_url=api_url, planner=planner.username, planner_password=planner.password,
+        admin_api_key=accounts.admin_api_key, first_user=first,
+        user_lines="\n".join(f"{INDENT}{line}" for line in others),
+    )
+
+
+def get_json(url: str, api_key: str, timeout_s: float = 10.0) -> Any:
+    """GET a JSON document from the cloud API, as the holder of `api_key`."""
+    return _call(urllib.request.Request(url, headers=_bearer(api_key)), timeout_s)
+
+
+def put_json(url: str, api_key: str, body: dict[str, Any], timeout_s: float = 10.0) -> Any:
+    """PUT a JSON document to the cloud API, as the holder of `api_key`."""
+    headers = {**_bearer(api_key), "Content-Type": "application/json"}
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method="PUT")
+    return _call(request, timeout_s)
+
+
+def _bearer(api_key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_key}"}
+
+
+def _call(request: urllib.request.Request, timeout_s: float) -> Any:
+    with urllib.request.urlopen(request, timeout=timeout_s) as response:
         return json.loads(response.read())
 
 
-def collect(api_url: str, devices: int, seconds: float, published: int, faults: dict[str, str]) -> DemoReport:
+def collect(
+    api_url: str, api_key: str, devices: int, seconds: float, published: int, faults: dict[str, str]
+) -> DemoReport:
     """Ask the API what it stored and decided, and compare with what the fleet did."""
     base = f"{api_url}/api/v1"
-    stats = get_json(f"{base}/stats")
-    orders = get_json(f"{base}/work-orders")
+    stats = get_json(f"{base}/stats", api_key)
+    orders = get_json(f"{base}/work-orders", api_key)
     with_order = {str(order["device_id"]) for order in orders}
     return DemoReport(
         devices=devices,

@@ -3,7 +3,8 @@
 Everything real runs: a Mosquitto (or the in-process broker), the MQTT ingest, the
 stores, the HTTP API, and one edge `Agent` per simulated device (in this process, to
 spare a laptop 20 onnxruntime processes; each agent still has its own MQTT client,
-durable queue and model session). The summary is read back through the public API.
+durable queue and model session). The summary is read back through the public API,
+signed in as the demo tenant's admin (an API key), like any script would.
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cloud.broker import RunningBroker, free_port, start_embedded_broker
-from cloud.demo.report import DemoReport, collect, get_json
+from cloud.demo.accounts import DemoAccounts, create_demo_accounts
+from cloud.demo.report import DemoReport, collect, get_json, put_json, sign_in_text
 from cloud.server import CloudService
-from cloud.settings import CloudSettings
+from cloud.settings import CloudSettings, Environment
+from contract.clock import SystemClock
 from edge.agent import Agent
 from edge.settings import AgentSettings
 from firmware_sim.fleet import DeviceSpec, plan_fleet
@@ -60,19 +63,35 @@ def say(text: str) -> None:
 
 def main(options: DemoOptions) -> int:
     with tempfile.TemporaryDirectory(prefix="paas-demo-") as tmp, _broker(options, Path(tmp)) as broker_url:
-        cloud = CloudService(_cloud_settings(options, Path(tmp), broker_url))
+        settings = _cloud_settings(options, Path(tmp), broker_url)
+        cloud = CloudService(settings)
         say(f"starting the cloud service (broker {broker_url}) ...")
         cloud.start()
         try:
-            report = _run_fleet(options, Path(tmp), broker_url, cloud.api_url)
-            print(report.to_text(), flush=True)
+            accounts = create_demo_accounts(settings.db_url, TENANT, SystemClock().time())
+            say(f"created one user per role in tenant {TENANT!r} and an admin API key (see the summary)")
+            fleet = plan_fleet(options.devices, seed=options.seed, duration_s=options.seconds)
+            customer_assets = _give_the_customer_an_asset(cloud.api_url, accounts, fleet[0].device_id, settings)
+            report = _run_fleet(options, Path(tmp), broker_url, cloud.api_url, accounts.admin_api_key, fleet)
+            print(report.to_text() + sign_in_text(cloud.api_url, accounts, customer_assets), flush=True)
             if options.json:
-                print(report.to_json(), flush=True)
+                local = settings.env is Environment.LOCAL  # elsewhere a key must not end up in a script's output
+                print(report.to_json(accounts.admin_api_key if local else None), flush=True)
             if options.keep_serving:
                 _serve_until_interrupted(cloud.api_url)
             return 0 if report.all_stored else 1
         finally:
             cloud.stop()
+
+
+def _give_the_customer_an_asset(api_url: str, accounts: DemoAccounts, device_id: str,
+                                settings: CloudSettings) -> list[str]:
+    """Put one asset under the demo customer's contract (through the API, audited), so its user sees something."""
+    put_json(f"{api_url}/api/v1/assets/{device_id}/contract", accounts.admin_api_key, {
+        "maintenance_horizon_cycles": settings.default_maintenance_horizon_cycles,
+        "customer": accounts.customer_name, "customer_id": accounts.customer_id,
+    })
+    return [device_id]
 
 
 @contextlib.contextmanager
@@ -126,49 +145,50 @@ def _agents(options: DemoOptions, work: Path, broker_url: str, fleet: list[Devic
     ]
 
 
-def _run_fleet(options: DemoOptions, work: Path, broker_url: str, api_url: str) -> DemoReport:
-    fleet = plan_fleet(options.devices, seed=options.seed, duration_s=options.seconds)
+def _run_fleet(
+    options: DemoOptions, work: Path, broker_url: str, api_url: str, api_key: str, fleet: list[DeviceSpec]
+) -> DemoReport:
     faults = {spec.device_id: str(spec.fault) for spec in fleet if spec.fault is not None}
     agents = _agents(options, work, broker_url, fleet)
     say(f"starting {len(agents)} edge agents ({len(faults)} with an injected fault) for {options.seconds:g} s ...")
     for agent in agents:
         agent.start()
     try:
-        _show_progress(options.seconds, agents, api_url)
+        _show_progress(options.seconds, agents, api_url, api_key)
     finally:
         say("stopping the agents and flushing their queues ...")
         with ThreadPoolExecutor(max_workers=len(agents)) as pool:
             list(pool.map(lambda agent: agent.stop(flush_timeout_s=30.0), agents))
     published = sum(agent.stats().readings_sampled for agent in agents)
-    _wait_until_stored(api_url, published)
-    return collect(api_url, options.devices, options.seconds, published, faults)
+    _wait_until_stored(api_url, api_key, published)
+    return collect(api_url, api_key, options.devices, options.seconds, published, faults)
 
 
-def _show_progress(seconds: float, agents: list[Agent], api_url: str) -> None:
+def _show_progress(seconds: float, agents: list[Agent], api_url: str, api_key: str) -> None:
     start = time.monotonic()
     while (elapsed := time.monotonic() - start) < seconds:
         time.sleep(min(PROGRESS_EVERY_S, max(0.0, seconds - elapsed)))
         sampled = sum(a.stats().readings_sampled for a in agents)
         acked = sum(a.stats().readings_acked for a in agents)
-        orders = len(get_json(f"{api_url}/api/v1/work-orders"))
+        orders = len(get_json(f"{api_url}/api/v1/work-orders", api_key))
         say(
             f"[{min(time.monotonic() - start, seconds):5.0f}/{seconds:.0f} s] readings sampled {sampled}, "
-            f"acknowledged by the broker {acked}, stored {_stored(api_url)}; work orders {orders}"
+            f"acknowledged by the broker {acked}, stored {_stored(api_url, api_key)}; work orders {orders}"
         )
 
 
-def _stored(api_url: str) -> int:
-    return int(get_json(f"{api_url}/api/v1/stats")["readings_stored"])
+def _stored(api_url: str, api_key: str) -> int:
+    return int(get_json(f"{api_url}/api/v1/stats", api_key)["readings_stored"])
 
 
-def _wait_until_stored(api_url: str, published: int) -> None:
+def _wait_until_stored(api_url: str, api_key: str, published: int) -> None:
     """Wait for the ingest to catch up, then for its event count to settle."""
     deadline = time.monotonic() + SETTLE_TIMEOUT_S
-    while _stored(api_url) < published and time.monotonic() < deadline:
+    while _stored(api_url, api_key) < published and time.monotonic() < deadline:
         time.sleep(0.25)
     previous = -1
     while time.monotonic() < deadline:
-        count = int(get_json(f"{api_url}/api/v1/stats")["events"])
+        count = int(get_json(f"{api_url}/api/v1/stats", api_key)["events"])
         if count == previous:
             return
         previous = count

@@ -101,14 +101,21 @@ class IngestWorker:
 
     def _process_alone(self, delivery: Delivery) -> bool:
         """Store one message, retrying while the stores are down; False if stopped before it was."""
+        failed_while_reachable = False
         while True:
             try:
                 self._handler.apply([(delivery.topic, delivery.payload)])
             except StoreError as exc:
                 if self._handler.stores_reachable():
+                    # The stores may have come back just after this attempt failed: only a second failure
+                    # with the stores answering in between makes the message a poison one.
+                    if not failed_while_reachable:
+                        failed_while_reachable = True
+                        continue
                     self._handler.reject_unstorable(delivery.topic, str(exc))
                     self._ack(delivery)
                     return True
+                failed_while_reachable = False
                 delay = self._backoff.next_delay()
                 log.error("the stores do not answer (%s); retrying in %.1f s", exc, delay)
                 if self._stopping.wait(delay):

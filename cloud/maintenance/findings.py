@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from cloud.maintenance.work_orders import Verdict, apply_verdict
+from cloud.store.scope import Scope
 from cloud.store.tables import FindingRow, ModelArtifactRow, WorkOrderRow
 
 Finding = Literal["true_fault", "false_alarm"]
@@ -38,10 +39,10 @@ class FieldPrecision:
 
 
 def complete_work_order(
-    session: Session, order_id: int, technician: str, finding: Finding, notes: str | None, now: float
+    session: Session, order: WorkOrderRow, technician: str, finding: Finding, notes: str | None, now: float
 ) -> tuple[WorkOrderRow, FindingRow]:
     """Close an approved or in-progress order as done and store the technician's finding as a label."""
-    order = apply_verdict(session, order_id, Verdict.COMPLETE, technician, now, notes)
+    apply_verdict(session, order, Verdict.COMPLETE, technician, now, notes)
     model = order.evidence.get("model") or {}
     row = FindingRow(
         work_order_id=order.id,
@@ -67,16 +68,21 @@ def findings_of(session: Session, order_ids: Iterable[int]) -> dict[int, Finding
     return {row.work_order_id: row for row in rows}
 
 
-def field_precision(session: Session) -> Sequence[FieldPrecision]:
-    """Per model version (registered, or named by a finding): completed orders, true faults, false alarms."""
+def field_precision(session: Session, scope: Scope) -> Sequence[FieldPrecision]:
+    """Per model version (registered, or named by a finding) in the scope's tenant: completed orders, true faults,
+    false alarms."""
     true_fault = sa.func.sum(sa.case((FindingRow.finding == "true_fault", 1), else_=0))
     counted = session.execute(
-        sa.select(FindingRow.model_id, FindingRow.model_version, sa.func.count(), true_fault).group_by(
-            FindingRow.model_id, FindingRow.model_version
-        )
+        sa.select(FindingRow.model_id, FindingRow.model_version, sa.func.count(), true_fault)
+        .join(WorkOrderRow, WorkOrderRow.id == FindingRow.work_order_id)
+        .where(scope.tenant_clause(WorkOrderRow.tenant))
+        .group_by(FindingRow.model_id, FindingRow.model_version)
     ).all()
     stats = {(m, v): FieldPrecision(m, v, int(n), int(tf), int(n) - int(tf)) for m, v, n, tf in counted}
-    registered = session.execute(sa.select(ModelArtifactRow.model_id, ModelArtifactRow.version)).all()
+    registered = session.execute(
+        sa.select(ModelArtifactRow.model_id, ModelArtifactRow.version)
+        .where(scope.tenant_clause(ModelArtifactRow.tenant))
+    ).all()
     for model_id, version in registered:
         stats.setdefault((model_id, version), FieldPrecision(model_id, version, 0, 0, 0))
     return [stats[key] for key in sorted(stats)]

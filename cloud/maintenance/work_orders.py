@@ -17,6 +17,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from cloud.audit.trail import Change, record
+from cloud.auth.principal import Principal, PrincipalKind
 from cloud.errors import CloudError, NotFoundError
 from cloud.maintenance.rul_rule import RULE_NAME as RUL_RULE_NAME
 from cloud.maintenance.rul_rule import (
@@ -42,6 +44,7 @@ from cloud.maintenance.rules import (
 )
 from cloud.store.contracts import find_contract
 from cloud.store.events import anomalies_between
+from cloud.store.scope import Scope
 from cloud.store.tables import OPEN_STATUSES, AssetRow, EventRow, WorkOrderRow
 
 
@@ -140,6 +143,10 @@ def _new_order(
     )
     session.add(order)
     session.flush()
+    # The trail shows that an algorithm proposed it (a planner decides), with the rule's reason.
+    rule_actor = Principal(PrincipalKind.SYSTEM, rule, rule, None)
+    record(session, rule_actor, "service", Change("propose", "work_order", str(order.id), asset.tenant, after={
+        "status": order.status, "device_id": asset.device_id, "rule": rule, "reason": reason}), now)
     return order
 
 
@@ -193,18 +200,20 @@ def find_open_order(session: Session, device_id: str) -> WorkOrderRow | None:
     ).first()
 
 
-def get_work_order(session: Session, order_id: int) -> WorkOrderRow:
-    order = session.get(WorkOrderRow, order_id)
+def get_work_order(session: Session, order_id: int, scope: Scope) -> WorkOrderRow:
+    query = sa.select(WorkOrderRow).where(WorkOrderRow.id == order_id,
+                                          scope.rows_clause(WorkOrderRow.tenant, WorkOrderRow.device_id))
+    order = session.scalars(query).first()
     if order is None:
         raise NotFoundError(f"work order {order_id} does not exist")
     return order
 
 
 def list_work_orders(
-    session: Session, status: str | None = None, device_id: str | None = None, limit: int = 100
+    session: Session, scope: Scope, status: str | None = None, device_id: str | None = None, limit: int = 100
 ) -> Sequence[WorkOrderRow]:
-    """Work orders matching the filters, newest first."""
-    query = sa.select(WorkOrderRow)
+    """Work orders within `scope` matching the filters, newest first."""
+    query = sa.select(WorkOrderRow).where(scope.rows_clause(WorkOrderRow.tenant, WorkOrderRow.device_id))
     if status is not None:
         query = query.where(WorkOrderRow.status == status)
     if device_id is not None:
@@ -213,10 +222,10 @@ def list_work_orders(
 
 
 def apply_verdict(
-    session: Session, order_id: int, verdict: Verdict, decided_by: str, now: float, note: str | None = None
+    session: Session, order: WorkOrderRow, verdict: Verdict, decided_by: str, now: float, note: str | None = None
 ) -> WorkOrderRow:
     """Move a work order on (approve, reject, start, complete), recording who decided and when."""
-    order = get_work_order(session, order_id)
+    order_id = order.id
     target = _TRANSITIONS[verdict].get(order.status)
     if target is None:
         allowed = " or ".join(_TRANSITIONS[verdict])
@@ -228,6 +237,10 @@ def apply_verdict(
     return order
 
 
-def count_by_status(session: Session) -> dict[str, int]:
-    rows = session.execute(sa.select(WorkOrderRow.status, sa.func.count()).group_by(WorkOrderRow.status)).all()
+def count_by_status(session: Session, scope: Scope) -> dict[str, int]:
+    rows = session.execute(
+        sa.select(WorkOrderRow.status, sa.func.count())
+        .where(scope.rows_clause(WorkOrderRow.tenant, WorkOrderRow.device_id))
+        .group_by(WorkOrderRow.status)
+    ).all()
     return {status: int(count) for status, count in rows}

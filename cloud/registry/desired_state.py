@@ -19,6 +19,7 @@ def request_model(
 ) -> DesiredStateRow:
     """Record that `asset` should run `model` (who asked, when and why)."""
     row = DesiredStateRow(
+        tenant=asset.tenant,
         device_id=asset.device_id,
         model_id=model.model_id,
         model_version=model.version,

@@ -90,12 +90,13 @@ def fit_asset_detector(
             created_at=format_ts(now),
             asset_kind=asset.asset_kind,
             model_id=model_id,
-            version=next_version(session, model_id),
+            version=next_version(session, asset.tenant, model_id),
         )
     except ValueError as exc:
         raise CalibrationError(f"cannot fit a detector on {selection.describe()}: {exc}") from None
     registration = register_artifact(
-        session, describe_artifact(fitted.artifact), signer, now, registered_by=requested_by, device_id=asset.device_id
+        session, asset.tenant, describe_artifact(fitted.artifact), signer, now, registered_by=requested_by,
+        device_id=asset.device_id,
     )
     first, last = int(series.seqs[0]), int(series.seqs[-1])
     explanation = (

@@ -17,8 +17,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from cloud.errors import InvalidDesiredStateError
+from cloud.registry.artifact_links import ArtifactLinks
 from cloud.registry.desired_state import desired_state_command, mark_published, request_model
 from cloud.registry.store import get_model
+from cloud.store.scope import Scope
 from cloud.store.tables import AssetRow, DesiredStateRow, ModelArtifactRow
 from contract.wire import Command
 
@@ -116,17 +118,20 @@ class DesiredChange:
 
 
 def set_desired(
-    session: Session, asset: AssetRow, change: DesiredChange, artifact_url: str, now: float,
+    session: Session, asset: AssetRow, change: DesiredChange, links: ArtifactLinks, now: float,
     publish: PublishCommand | None,
 ) -> DesiredStateRow:
-    """Record the wish and publish `set_desired_state`; 404/422 errors before anything is stored."""
-    model = get_model(session, change.model_id, change.model_version)
+    """Record the wish and publish `set_desired_state` with a signed link; 404/422 errors before anything is stored.
+
+    The model is looked up in the asset's own tenant: a device never runs another tenant's model.
+    """
+    model = get_model(session, Scope(asset.tenant), change.model_id, change.model_version)
     check_model_fits(asset, model)
     row = request_model(session, asset, model, change.requested_by, now, change.explanation)
     row.sample_rate_hz = change.sample_rate_hz
     # Committed before the device hears of it, so what it is told to fetch is there to fetch.
     session.commit()
-    command = desired_state_command(asset, model, artifact_url, now)
+    command = desired_state_command(asset, model, links.link(asset, model), now)
     if change.sample_rate_hz is not None:
         command = dataclasses.replace(command, params={**command.params, "sample_rate_hz": change.sample_rate_hz})
     if publish is not None and publish(command):

@@ -22,13 +22,14 @@ which the budget counts too), so a stale failure of an earlier attempt is not co
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from cloud.errors import CloudError, InvalidDesiredStateError, NotFoundError
+from cloud.registry.artifact_links import ArtifactLinks
 from cloud.registry.device_state import (
     APPLIED,
     DesiredChange,
@@ -38,6 +39,7 @@ from cloud.registry.device_state import (
     set_desired,
 )
 from cloud.registry.store import get_model
+from cloud.store.scope import Scope
 from cloud.store.tables import AssetRow, RolloutDeviceRow, RolloutRow
 
 ACTIVE = ("pending", "stuck")  # devices whose outcome may still change
@@ -45,6 +47,7 @@ ACTIVE = ("pending", "stuck")  # devices whose outcome may still change
 
 @dataclass(frozen=True)
 class RolloutPlan:
+    tenant: str
     model_id: str
     model_version: str
     devices: Sequence[str] | None
@@ -57,17 +60,16 @@ class RolloutPlan:
 
 @dataclass(frozen=True)
 class CommandSender:
-    """How a rollout tells a device: the artifacts' base URL and the command publisher."""
+    """How a rollout tells a device: signed artifact links and the command publisher."""
 
-    api_base_url: str
+    links: ArtifactLinks
     publish: PublishCommand | None
 
     def send(self, session: Session, asset: AssetRow, rollout: RolloutRow, now: float) -> bool:
         """Set the device's desired state; whether the broker acknowledged the command."""
-        path = f"/api/v1/models/{rollout.model_id}/versions/{rollout.model_version}/artifact"
         change = DesiredChange(rollout.model_id, rollout.model_version, f"rollout:{rollout.id}",
                                f"rollout {rollout.id} by {rollout.requested_by}")
-        row = set_desired(session, asset, change, self.api_base_url.rstrip("/") + path, now, self.publish)
+        row = set_desired(session, asset, change, self.links, now, self.publish)
         return row.command_published_at is not None
 
 
@@ -88,33 +90,41 @@ def stage_sizes(stages: Sequence[int | float], devices: int) -> list[int]:
     return sizes
 
 
-def select_devices(session: Session, devices: Sequence[str] | None, group: str | None) -> list[AssetRow]:
+def select_devices(session: Session, tenant: str, devices: Sequence[str] | None, group: str | None) -> list[AssetRow]:
+    """The tenant's devices named, or whose id starts with `group`; another tenant's device is as unknown as none."""
     if (devices is None) == (group is None):
         raise InvalidDesiredStateError("give either devices (a list of ids) or group (a device-id prefix)")
+    mine = sa.select(AssetRow).where(AssetRow.tenant == tenant)
     if devices is not None:
         wanted = list(dict.fromkeys(devices))
-        found = {a.device_id: a for a in session.scalars(sa.select(AssetRow).where(AssetRow.device_id.in_(wanted)))}
+        found = {a.device_id: a for a in session.scalars(mine.where(AssetRow.device_id.in_(wanted)))}
         missing = [d for d in wanted if d not in found]
         if missing:
             raise InvalidDesiredStateError(f"unknown devices: {', '.join(missing[:20])}")
         return [found[d] for d in wanted]
     escaped = (group or "").replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    query = sa.select(AssetRow).where(AssetRow.device_id.like(f"{escaped}%", escape="\\"))
+    query = mine.where(AssetRow.device_id.like(f"{escaped}%", escape="\\"))
     assets = list(session.scalars(query.order_by(AssetRow.device_id)))
     if not assets:
         raise InvalidDesiredStateError(f"no device id starts with {group!r}")
     return assets
 
 
-def create_rollout(session: Session, plan: RolloutPlan, now: float, sender: CommandSender) -> RolloutRow:
-    """Validate the plan against every device (404/422 before anything is stored), store it, start stage 0."""
-    model = get_model(session, plan.model_id, plan.model_version)
-    assets = select_devices(session, plan.devices, plan.group)
+def create_rollout(
+    session: Session, plan: RolloutPlan, now: float, sender: CommandSender,
+    on_created: Callable[[RolloutRow], None] | None = None,
+) -> RolloutRow:
+    """Validate the plan against every device (404/422 before anything is stored), store it, start stage 0.
+
+    `on_created` sees the stored rollout before anything is committed (the API writes its audit entry there).
+    """
+    model = get_model(session, Scope(plan.tenant), plan.model_id, plan.model_version)
+    assets = select_devices(session, plan.tenant, plan.devices, plan.group)
     for asset in assets:
         check_model_fits(asset, model)
     sizes = stage_sizes(plan.stages, len(assets))
     rollout = RolloutRow(
-        model_id=model.model_id, model_version=model.version, status="running", current_stage=0,
+        tenant=plan.tenant, model_id=model.model_id, model_version=model.version, status="running", current_stage=0,
         plan={"stages": sizes, "asked": list(plan.stages), "group": plan.group}, failure_budget=plan.failure_budget,
         device_deadline_s=plan.device_deadline_s, requested_by=plan.requested_by, created_at=now, updated_at=now,
     )
@@ -125,20 +135,23 @@ def create_rollout(session: Session, plan: RolloutPlan, now: float, sender: Comm
         session.add(RolloutDeviceRow(rollout_id=rollout.id, device_id=asset.device_id, position=position,
                                      stage=stage, status="waiting", detail=""))
     session.flush()
+    if on_created is not None:
+        on_created(rollout)
     _start_stage(session, rollout, now, sender)
     advance(session, rollout, now, sender)
     return rollout
 
 
-def get_rollout(session: Session, rollout_id: int) -> RolloutRow:
+def get_rollout(session: Session, scope: Scope, rollout_id: int) -> RolloutRow:
     rollout = session.get(RolloutRow, rollout_id)
-    if rollout is None:
+    if rollout is None or not scope.owns(rollout.tenant):
         raise NotFoundError(f"rollout {rollout_id} does not exist")
     return rollout
 
 
-def list_rollouts(session: Session, limit: int = 100) -> list[RolloutRow]:
-    return list(session.scalars(sa.select(RolloutRow).order_by(RolloutRow.id.desc()).limit(limit)))
+def list_rollouts(session: Session, scope: Scope, limit: int = 100) -> list[RolloutRow]:
+    query = sa.select(RolloutRow).where(scope.tenant_clause(RolloutRow.tenant))
+    return list(session.scalars(query.order_by(RolloutRow.id.desc()).limit(limit)))
 
 
 def rollout_devices(session: Session, rollout_id: int) -> list[RolloutDeviceRow]:

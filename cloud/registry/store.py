@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, undefer
 from cloud.errors import ConflictError, NotFoundError
 from cloud.registry.artifacts import ArtifactDescription
 from cloud.registry.signing import Signer
+from cloud.store.scope import Scope
 from cloud.store.tables import ModelArtifactRow
 
 
@@ -30,17 +31,19 @@ class Registration:
 
 def register_artifact(
     session: Session,
+    tenant: str,
     artifact: ArtifactDescription,
     signer: Signer,
     now: float,
     registered_by: str,
     device_id: str | None = None,
 ) -> Registration:
-    """Store `artifact` signed by `signer`; `ConflictError` if its id+version holds other bytes."""
-    existing = session.get(ModelArtifactRow, (artifact.model_id, artifact.version))
+    """Store `artifact` in `tenant`'s registry, signed by `signer`; `ConflictError` if its id+version holds other
+    bytes."""
+    existing = session.get(ModelArtifactRow, (tenant, artifact.model_id, artifact.version))
     if existing is not None:
         return Registration(_same_or_conflict(existing, artifact), created=False)
-    row = _row(artifact, signer, now, registered_by, device_id)
+    row = _row(tenant, artifact, signer, now, registered_by, device_id)
     session.add(row)
     try:
         session.flush()
@@ -53,9 +56,10 @@ def register_artifact(
 
 
 def _row(
-    artifact: ArtifactDescription, signer: Signer, now: float, registered_by: str, device_id: str | None
+    tenant: str, artifact: ArtifactDescription, signer: Signer, now: float, registered_by: str, device_id: str | None
 ) -> ModelArtifactRow:
     return ModelArtifactRow(
+        tenant=tenant,
         model_id=artifact.model_id,
         version=artifact.version,
         kind=artifact.kind,
@@ -89,34 +93,42 @@ def _same_or_conflict(existing: ModelArtifactRow, artifact: ArtifactDescription)
     return existing
 
 
-def get_model(session: Session, model_id: str, version: str) -> ModelArtifactRow:
-    row = session.get(ModelArtifactRow, (model_id, version))
+def get_model(session: Session, scope: Scope, model_id: str, version: str) -> ModelArtifactRow:
+    """The version in the scope's tenant (a platform administrator gets the first tenant's, by name)."""
+    row = session.scalars(_version(scope, model_id, version)).first()
     if row is None:
         raise NotFoundError(f"model {model_id!r} version {version!r} is not registered")
     return row
 
 
-def model_content(session: Session, model_id: str, version: str) -> tuple[ModelArtifactRow, bytes]:
+def model_content(session: Session, scope: Scope, model_id: str, version: str) -> tuple[ModelArtifactRow, bytes]:
     """The version's row with its ONNX bytes (loaded only here: listings never read them)."""
-    row = session.scalars(
-        sa.select(ModelArtifactRow)
-        .where(ModelArtifactRow.model_id == model_id, ModelArtifactRow.version == version)
-        .options(undefer(ModelArtifactRow.content))
-    ).first()
+    row = session.scalars(_version(scope, model_id, version).options(undefer(ModelArtifactRow.content))).first()
     if row is None:
         raise NotFoundError(f"model {model_id!r} version {version!r} is not registered")
     return row, row.content
 
 
+def _version(scope: Scope, model_id: str, version: str) -> sa.Select[ModelArtifactRow]:
+    return (
+        sa.select(ModelArtifactRow)
+        .where(scope.tenant_clause(ModelArtifactRow.tenant), ModelArtifactRow.model_id == model_id,
+               ModelArtifactRow.version == version)
+        .order_by(ModelArtifactRow.tenant)
+        .limit(1)
+    )
+
+
 def list_models(
     session: Session,
+    scope: Scope,
     kind: str | None = None,
     asset_kind: str | None = None,
     device_id: str | None = None,
     limit: int = 100,
 ) -> Sequence[ModelArtifactRow]:
-    """Registered versions matching the filters, newest registration first."""
-    query = sa.select(ModelArtifactRow)
+    """Registered versions in the scope's tenant matching the filters, newest registration first."""
+    query = sa.select(ModelArtifactRow).where(scope.tenant_clause(ModelArtifactRow.tenant))
     if kind is not None:
         query = query.where(ModelArtifactRow.kind == kind)
     if asset_kind is not None:
@@ -127,8 +139,11 @@ def list_models(
     return session.scalars(query.order_by(*order).limit(limit)).all()
 
 
-def next_version(session: Session, model_id: str) -> str:
+def next_version(session: Session, tenant: str, model_id: str) -> str:
     """The next whole-number version of `model_id` ("1" for a new one); other version styles are skipped."""
-    versions = session.scalars(sa.select(ModelArtifactRow.version).where(ModelArtifactRow.model_id == model_id))
+    versions = session.scalars(
+        sa.select(ModelArtifactRow.version)
+        .where(ModelArtifactRow.tenant == tenant, ModelArtifactRow.model_id == model_id)
+    )
     numbers = [int(v) for v in versions if v.isdigit()]
     return str(max(numbers, default=0) + 1)

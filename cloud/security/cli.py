@@ -17,7 +17,7 @@ from cloud.security.provisioning import provision_device, sync_broker
 from cloud.security.rotation import CredentialRotator
 from cloud.settings import CloudSettings, load_settings
 from cloud.store.database import Database
-from cloud.store.tables import METADATA
+from cloud.store.schema import ensure_schema
 from contract.clock import SystemClock
 from contract.wire import DeviceState, format_ts
 
@@ -67,7 +67,7 @@ def _provision(args: argparse.Namespace) -> int:
         parse_mqtts_url(settings.secure_broker_url)
         layout, db, clock = SecurityLayout(settings.security_dir), Database(settings.db_url), SystemClock()
         try:
-            db.create_schema(METADATA)
+            ensure_schema(db)
             out = args.out or Path("var/cloud/devices") / args.device_id
             bundle = provision_device(
                 CredentialStore(db, clock), layout, clock, tenant=args.tenant, device_id=args.device_id,
@@ -94,7 +94,7 @@ def _rotate(args: argparse.Namespace) -> int:
     try:
         settings = _settings(args)
         layout, db, clock = SecurityLayout(settings.security_dir), Database(settings.db_url), SystemClock()
-        db.create_schema(METADATA)
+        ensure_schema(db)
         store = CredentialStore(db, clock)
         proved = threading.Event()
         rotator: CredentialRotator | None = None
@@ -131,7 +131,7 @@ def _broker_config(args: argparse.Namespace) -> int:
         ensure_pki(layout, clock)
         db = Database(settings.db_url)
         try:
-            db.create_schema(METADATA)
+            ensure_schema(db)
             sync_broker(CredentialStore(db, clock), layout)
         finally:
             db.close()

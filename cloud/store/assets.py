@@ -8,7 +8,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from cloud.errors import NotFoundError
-from cloud.store.tables import OPEN_STATUSES, AssetRow, WorkOrderRow
+from cloud.store.scope import Scope
+from cloud.store.tables import OPEN_STATUSES, AssetRow, ContractRow, WorkOrderRow
 from contract.wire import DeviceState, DeviceStatus, Event
 
 
@@ -16,15 +17,18 @@ def find_asset(session: Session, device_id: str) -> AssetRow | None:
     return session.get(AssetRow, device_id)
 
 
-def get_asset(session: Session, device_id: str) -> AssetRow:
+def get_asset(session: Session, device_id: str, scope: Scope) -> AssetRow:
+    """The asset if `scope` sees it; otherwise `NotFoundError`, whether it exists elsewhere or not at all."""
     asset = session.get(AssetRow, device_id)
-    if asset is None:
+    contract = session.get(ContractRow, device_id) if asset is not None and scope.customer_id is not None else None
+    if asset is None or not scope.sees_asset(asset, contract):
         raise NotFoundError(f"asset {device_id!r} does not exist")
     return asset
 
 
-def list_assets(session: Session) -> Sequence[AssetRow]:
-    return session.scalars(sa.select(AssetRow).order_by(AssetRow.tenant, AssetRow.device_id)).all()
+def list_assets(session: Session, scope: Scope) -> Sequence[AssetRow]:
+    query = sa.select(AssetRow).where(scope.asset_clause())
+    return session.scalars(query.order_by(AssetRow.tenant, AssetRow.device_id)).all()
 
 
 def touch_asset(session: Session, tenant: str, device_id: str, now: float) -> AssetRow:
@@ -78,19 +82,20 @@ def record_event(asset: AssetRow, event: Event) -> None:
         asset.last_anomaly_at = event.ts
 
 
-def open_work_order_counts(session: Session) -> dict[str, int]:
-    """Open (proposed, approved, in progress) work orders per device."""
+def open_work_order_counts(session: Session, scope: Scope) -> dict[str, int]:
+    """Open (proposed, approved, in progress) work orders per device within `scope`."""
     rows = session.execute(
         sa.select(WorkOrderRow.device_id, sa.func.count())
-        .where(WorkOrderRow.status.in_(OPEN_STATUSES))
+        .where(WorkOrderRow.status.in_(OPEN_STATUSES), scope.tenant_clause(WorkOrderRow.tenant))
         .group_by(WorkOrderRow.device_id)
     ).all()
     return {device_id: int(count) for device_id, count in rows}
 
 
-def count_assets(session: Session) -> tuple[int, int]:
-    """(all assets, assets online)."""
+def count_assets(session: Session, scope: Scope) -> tuple[int, int]:
+    """(assets, assets online) within `scope`."""
     row = session.execute(
         sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(sa.case((AssetRow.online, 1), else_=0)), 0))
+        .where(scope.asset_clause())
     ).one()
     return int(row[0]), int(row[1])

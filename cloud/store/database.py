@@ -92,11 +92,6 @@ class Database:
         self.engine = create_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
-    def create_schema(self, metadata: sa.MetaData) -> None:
-        """Create missing tables (no migrations yet: a changed table needs a fresh database)."""
-        with translate_errors(f"creating the schema in {describe(self.engine)}"):
-            metadata.create_all(self.engine)
-
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:
         """A session whose work is committed on success and rolled back on any error."""

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from cloud.errors import NotFoundError
 from cloud.store.database import insert_ignoring_duplicates
+from cloud.store.scope import Scope
 from cloud.store.tables import EventRow
 from contract.wire import Event
 
@@ -46,8 +47,9 @@ def insert_event(session: Session, event: Event, received_at: float) -> EventRow
     return None if new_id is None else session.get(EventRow, new_id)
 
 
-def get_event(session: Session, event_id: int) -> EventRow:
-    event = session.get(EventRow, event_id)
+def get_event(session: Session, event_id: int, scope: Scope) -> EventRow:
+    query = sa.select(EventRow).where(EventRow.id == event_id, scope.rows_clause(EventRow.tenant, EventRow.device_id))
+    event = session.scalars(query).first()
     if event is None:
         raise NotFoundError(f"event {event_id} does not exist")
     return event
@@ -64,14 +66,15 @@ def anomalies_between(session: Session, device_id: str, start: float, end: float
 
 def list_events(
     session: Session,
+    scope: Scope,
     device_id: str | None = None,
     kind: str | None = None,
     since: float | None = None,
     anomalies_only: bool = False,
     limit: int = 100,
 ) -> Sequence[EventRow]:
-    """Events matching the filters, newest first."""
-    query = sa.select(EventRow)
+    """Events within `scope` matching the filters, newest first."""
+    query = sa.select(EventRow).where(scope.rows_clause(EventRow.tenant, EventRow.device_id))
     if device_id is not None:
         query = query.where(EventRow.device_id == device_id)
     if kind is not None:
@@ -83,9 +86,10 @@ def list_events(
     return session.scalars(query.order_by(EventRow.ts.desc(), EventRow.id.desc()).limit(limit)).all()
 
 
-def count_events(session: Session) -> tuple[int, int]:
-    """(all events, anomalous events)."""
+def count_events(session: Session, scope: Scope) -> tuple[int, int]:
+    """(events, anomalous events) within `scope`."""
     row = session.execute(
         sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(sa.case((EventRow.is_anomaly, 1), else_=0)), 0))
+        .where(scope.rows_clause(EventRow.tenant, EventRow.device_id))
     ).one()
     return int(row[0]), int(row[1])

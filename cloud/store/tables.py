@@ -1,7 +1,10 @@
 """The relational schema: assets, their events and usage reports, work orders, and the model registry with its labels.
 
 Times are stored as UTC epoch seconds (float), as on the wire: the same on SQLite and
-PostgreSQL, and no time-zone conversion can shift them.
+PostgreSQL, and no time-zone conversion can shift them. Every row a tenant owns carries
+its `tenant`, so each query can be scoped (cloud.store.scope). Accounts and the audit
+trail live in `cloud.store.account_tables`; the schema changes only through a migration
+(cloud/store/migrations), and a test checks that the migrations build exactly these tables.
 """
 
 from __future__ import annotations
@@ -9,15 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
-ID_LEN = 64
+from cloud.store.base import ID_LEN, Base
+
 OPEN_STATUSES = ("proposed", "approved", "in_progress")
 WORK_ORDER_STATUSES = (*OPEN_STATUSES, "done", "rejected")
-
-
-class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: sa.JSON, list[dict[str, str]]: sa.JSON, float: sa.Double}
 
 
 class AssetRow(Base):
@@ -139,6 +139,8 @@ class ModelArtifactRow(Base):
 
     __tablename__ = "model_artifacts"
 
+    # Each tenant has its own registry: the same id and version may exist in two tenants with other bytes.
+    tenant: Mapped[str] = mapped_column(sa.String(ID_LEN), primary_key=True)
     model_id: Mapped[str] = mapped_column(sa.String(MODEL_ID_LEN), primary_key=True)
     version: Mapped[str] = mapped_column(sa.String(ID_LEN), primary_key=True)
     kind: Mapped[str] = mapped_column(sa.String(16), index=True)
@@ -166,11 +168,16 @@ class DesiredStateRow(Base):
 
     __tablename__ = "desired_state"
     __table_args__ = (
-        sa.ForeignKeyConstraint(["model_id", "model_version"], ["model_artifacts.model_id", "model_artifacts.version"]),
+        sa.ForeignKeyConstraint(
+            ["tenant", "model_id", "model_version"],
+            ["model_artifacts.tenant", "model_artifacts.model_id", "model_artifacts.version"],
+            name="fk_desired_state_model",
+        ),
         sa.Index("ix_desired_state_device", "device_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    tenant: Mapped[str] = mapped_column(sa.String(ID_LEN))
     device_id: Mapped[str] = mapped_column(sa.String(ID_LEN), sa.ForeignKey("assets.device_id"))
     model_id: Mapped[str] = mapped_column(sa.String(MODEL_ID_LEN))
     model_version: Mapped[str] = mapped_column(sa.String(ID_LEN))
@@ -189,8 +196,12 @@ class ContractRow(Base):
 
     # No foreign key to assets: a contract may be signed before the device first reports.
     device_id: Mapped[str] = mapped_column(sa.String(ID_LEN), primary_key=True)
+    tenant: Mapped[str] = mapped_column(sa.String(ID_LEN), index=True)
     maintenance_horizon_cycles: Mapped[float]
-    customer: Mapped[str | None] = mapped_column(sa.String(256), default=None)
+    customer: Mapped[str | None] = mapped_column(sa.String(256), default=None, doc="the customer's name, as shown")
+    customer_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("customers.id"), default=None, index=True, doc="whose asset: its customer users see it"
+    )
     updated_at: Mapped[float]
 
 
@@ -245,11 +256,16 @@ class RolloutRow(Base):
 
     __tablename__ = "rollouts"
     __table_args__ = (
-        sa.ForeignKeyConstraint(["model_id", "model_version"], ["model_artifacts.model_id", "model_artifacts.version"]),
+        sa.ForeignKeyConstraint(
+            ["tenant", "model_id", "model_version"],
+            ["model_artifacts.tenant", "model_artifacts.model_id", "model_artifacts.version"],
+            name="fk_rollouts_model",
+        ),
         sa.CheckConstraint(f"status IN {ROLLOUT_STATUSES!r}", name="ck_rollouts_status"),
     )
 
     id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    tenant: Mapped[str] = mapped_column(sa.String(ID_LEN), index=True)
     model_id: Mapped[str] = mapped_column(sa.String(MODEL_ID_LEN))
     model_version: Mapped[str] = mapped_column(sa.String(ID_LEN))
     status: Mapped[str] = mapped_column(sa.String(16), index=True)
@@ -279,5 +295,8 @@ class RolloutDeviceRow(Base):
     command_published: Mapped[bool] = mapped_column(default=False)
     finished_at: Mapped[float | None] = mapped_column(default=None)
 
+
+# Imported for its side effect: the account and audit tables join the same metadata.
+from cloud.store import account_tables  # noqa: E402, F401
 
 METADATA = Base.metadata

@@ -2,6 +2,8 @@
 
 A reader sees the old content or the new, never half of one; a file that cannot be
 parsed (a disk fault) reads as missing, so the agent falls back instead of crashing.
+Files are the agent's alone (0600, whatever the umask): `desired.json` holds the
+artifact link, whose token is a secret.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from typing import Any
 def write_json(path: Path, value: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as out:
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # a temporary file left by a crash keeps its old mode through O_CREAT
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
         json.dump(value, out, sort_keys=True)
         out.flush()
         os.fsync(out.fileno())

@@ -6,7 +6,11 @@ reboot loses nothing: the next attempt asks for `Range: bytes=<size>-` and appen
 whose digest is the expected one is renamed to `DIR/<sha256>.onnx`; a wrong one is
 deleted, since resuming it could never succeed. Transient failures (network, 5xx,
 408, 429) are retried with full-jitter back-off; other HTTP errors and a file over
-the size cap are final. Waits are real time: sockets are.
+the size cap are final. 401 and 403 are final with their own reason, `link_refused`:
+the link is signed and expiring, so asking again cannot help; the cloud must send a
+new desired state (a new link), and the partial file, named by its digest, is kept
+for it. The URL's query holds that link's token, so messages and log lines show it
+through `edge.updates.links` only. Waits are real time: sockets are.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from urllib.parse import urlsplit
 from contract.backoff import Backoff
 from edge.errors import UpdateError
 from edge.updates.atomic_file import sync_dir
+from edge.updates.links import REFUSED_HTTP, link_refused, redact_url, scrub
 
 log = logging.getLogger("edge.updates.download")
 
@@ -53,7 +58,7 @@ def fetch_artifact(
 ) -> Path:
     """`directory/<sha256>.onnx` with the verified bytes of `url`; `wait(s)` sleeps, True means give up now."""
     if urlsplit(url).scheme not in ("http", "https"):
-        raise UpdateError("bad_url", f"artifact URL {url!r} is not http(s)")
+        raise UpdateError("bad_url", f"artifact URL {redact_url(url)!r} is not http(s)")
     final = directory / f"{sha256}.onnx"
     if final.is_file() and file_sha256(final) == sha256:
         return final
@@ -65,7 +70,7 @@ def fetch_artifact(
             break
         except _RetryableError as exc:
             if attempt == policy.attempts:
-                raise UpdateError("download", f"{url}: {exc} (after {attempt} attempts)") from None
+                raise UpdateError("download", f"{redact_url(url)}: {exc} (after {attempt} attempts)") from None
             delay = backoff.next_delay()
             log.warning("event=download_retry attempt=%d delay_s=%.1f error=%r", attempt, delay, str(exc))
             if wait(delay):
@@ -73,7 +78,7 @@ def fetch_artifact(
     backoff.reset()
     if file_sha256(part) != sha256:
         part.unlink()
-        raise UpdateError("sha256_mismatch", f"the bytes of {url} do not hash to {sha256}")
+        raise UpdateError("sha256_mismatch", f"the bytes of {redact_url(url)} do not hash to {sha256}")
     os.replace(part, final)
     sync_dir(directory)
     return final
@@ -108,9 +113,11 @@ def _transfer(url: str, part: Path, policy: DownloadPolicy) -> None:
             return
         if exc.code in _RETRIED_HTTP:
             raise _RetryableError(f"HTTP {exc.code}") from None
-        raise UpdateError("download", f"{url}: HTTP {exc.code} {exc.reason}") from None
+        if exc.code in REFUSED_HTTP:
+            raise link_refused(exc.code) from None
+        raise UpdateError("download", f"{redact_url(url)}: HTTP {exc.code} {scrub(str(exc.reason), url)}") from None
     except (OSError, http.client.HTTPException) as exc:  # URLError, timeouts, resets, truncated bodies
-        raise _RetryableError(f"{type(exc).__name__}: {exc}") from None
+        raise _RetryableError(scrub(f"{type(exc).__name__}: {exc}", url)) from None
 
 
 def _complete_on_416(exc: urllib.error.HTTPError, have: int) -> bool:

@@ -6,8 +6,9 @@ file holds the PEM public key, the raw key in base64, or the JSON that
 `GET /api/v1/models/signing-key` returns.
 
 Trust on first use (no file given): the first update fetches that JSON from the
-artifact URL's origin and stores it in `STATE_DIR/updates/signing-key.json`; later
-updates use the stored key and never fetch again, so an attacker must be on the
+artifact URL's origin, with the artifact URL's query (the signed link's `token`: the
+cloud answers 401 without it), and stores it in `STATE_DIR/updates/signing-key.json`;
+later updates use the stored key and never fetch again, so an attacker must be on the
 path at the very first update, not any later one. A key rotation in the cloud then
 needs the device re-provisioned (or the stored file removed), on purpose.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import http.client
 import json
 import urllib.error
 import urllib.request
@@ -27,6 +29,7 @@ from urllib.parse import urlsplit
 from edge.errors import UpdateError
 from edge.updates.atomic_file import read_json, write_json
 from edge.updates.ed25519 import PUBLIC_KEY_BYTES
+from edge.updates.links import REFUSED_HTTP, link_refused, redact_url, scrub
 
 SIGNING_KEY_PATH = "/api/v1/models/signing-key"
 STORED_NAME = "signing-key.json"
@@ -82,11 +85,23 @@ def parse_public_key(text: str) -> bytes:
     return raw
 
 
-def _fetch(artifact_url: str, timeout_s: float) -> str:
+def signing_key_url(artifact_url: str) -> str:
+    """Where the key is fetched: the artifact's origin, and its query (the link's token) when it has one."""
     parts = urlsplit(artifact_url)
-    url = f"{parts.scheme}://{parts.netloc}{SIGNING_KEY_PATH}"
+    query = f"?{parts.query}" if parts.query else ""
+    return f"{parts.scheme}://{parts.netloc}{SIGNING_KEY_PATH}{query}"
+
+
+def _fetch(artifact_url: str, timeout_s: float) -> str:
+    url = signing_key_url(artifact_url)
     try:
         with urllib.request.urlopen(url, timeout=timeout_s) as response:
             return str(response.read(16_384).decode("utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UpdateError("signing_key", f"cannot fetch the signing key from {url}: {exc}") from None
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        if exc.code in REFUSED_HTTP:
+            raise link_refused(exc.code, "the signing key") from None
+        detail = f"HTTP {exc.code} {scrub(str(exc.reason), url)}"
+    except (OSError, ValueError, http.client.HTTPException) as exc:  # ValueError: also a body not UTF-8
+        detail = scrub(f"{type(exc).__name__}: {exc}", url)
+    raise UpdateError("signing_key", f"cannot fetch the signing key from {redact_url(url)}: {detail}")

@@ -11,7 +11,12 @@ Statuses in the heartbeat's health (`update_status`): downloading, verifying,
 probation, applied, rolled_back, failed:<reason> (with `update_detail`), and
 `update_target` (model_id@version) says which desired state they are about. A failed
 download keeps the wish and is retried after `retry_after_s`; every other failure
-drops it (the cloud sees the reason and decides).
+drops it (the cloud sees the reason and decides), `link_refused` included: the signed
+link expired or was revoked, and only a new desired state brings a new one.
+
+The artifact URL carries that link's token: it stays in `desired.json` (a restart
+resumes the download), but every detail and log line here goes through
+`edge.updates.links`, so the token reaches neither the logs nor the cloud's view.
 
 A desired `sample_rate_hz` (validated by `edge.updates.desired`: at most
 `MAX_SAMPLE_RATE_HZ`) is handed to the host, which samples at it from its next tick,
@@ -26,6 +31,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +43,7 @@ from edge.updates.apply import ModelHost, prepare_candidate, with_threshold
 from edge.updates.atomic_file import read_json, write_json
 from edge.updates.desired import MAX_SAMPLE_RATE_HZ, DesiredState, DesiredStore
 from edge.updates.download import DownloadPolicy, fetch_artifact, file_sha256
+from edge.updates.links import redact_url, scrub
 from edge.updates.model_files import Installed, ModelFiles
 from edge.updates.signing_key import trusted_key
 
@@ -112,8 +119,8 @@ class Updater:
             self._set_status(f"failed:{exc.reason}", str(exc))  # the cloud must see why nothing happens
             raise
         self._desired.save(desired)
-        log.info("event=desired_state model=%s@%s threshold=%s sample_rate_hz=%s", desired.model_id,
-                 desired.model_version, desired.threshold, desired.sample_rate_hz)
+        log.info("event=desired_state model=%s@%s artifact=%s threshold=%s sample_rate_hz=%s", desired.model_id,
+                 desired.model_version, redact_url(desired.artifact_url), desired.threshold, desired.sample_rate_hz)
         self._wake.set()
 
     def start(self) -> None:
@@ -178,14 +185,16 @@ class Updater:
         try:
             self._apply(desired)
         except UpdateError as exc:
-            self._set_status(f"failed:{exc.reason}", str(exc))
-            log.error("event=update_failed reason=%s error=%r", exc.reason, str(exc))
+            detail = scrub(str(exc), desired.artifact_url)  # the messages are token-free already: belt and braces
+            self._set_status(f"failed:{exc.reason}", detail)
+            log.error("event=update_failed reason=%s error=%r", exc.reason, detail)
             if exc.reason == "download" and not self._stop.is_set():
                 return self.config.retry_after_s
             self._desired.clear(desired)
         except Exception as exc:  # an unexpected bug must not end the thread silently, nor retry forever
-            log.exception("event=update_crashed")
-            self._set_status("failed:internal", repr(exc))
+            trace = scrub("".join(traceback.format_exception(exc)), desired.artifact_url)
+            log.error("event=update_crashed\n%s", trace.rstrip())  # log.exception would print the message raw
+            self._set_status("failed:internal", scrub(repr(exc), desired.artifact_url))
             self._desired.clear(desired)
         return None
 

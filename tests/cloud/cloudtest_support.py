@@ -75,9 +75,11 @@ def anomaly(device: str, ts: float, score: float = 0.9, is_anomaly: bool = True,
     )
 
 
-def state(device: str, ts: float = T0, status: DeviceStatus = DeviceStatus.ONLINE, kind: str = "pump") -> DeviceState:
+def state(
+    device: str, ts: float = T0, status: DeviceStatus = DeviceStatus.ONLINE, kind: str = "pump", tenant: str = TENANT
+) -> DeviceState:
     return DeviceState(
-        TENANT, device, ts, status, asset_kind=kind, agent_version="0.1.0", model=MODEL, health={"queue": 0}
+        tenant, device, ts, status, asset_kind=kind, agent_version="0.1.0", model=MODEL, health={"queue": 0}
     )
 
 

@@ -7,15 +7,17 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cloudtest_support import T0, Publisher, Stores, service_settings
+from authtest_support import RoleClients, service_database
+from cloudtest_support import T0, TENANT, Publisher, Stores, service_settings
 
+from cloud.auth.roles import Role
 from cloud.broker import MosquittoBroker
 from cloud.ingest.handler import MessageHandler
 from cloud.ingest.stats import IngestCounters
 from cloud.maintenance.rules import PersistentAnomalyRule
 from cloud.server import CloudService
 from cloud.store.database import Database
-from cloud.store.tables import METADATA
+from cloud.store.schema import ensure_schema
 from cloud.store.timeseries import SqlTimeSeriesStore
 from contract.clock import ManualClock
 
@@ -41,9 +43,16 @@ def cloud(mosquitto: MosquittoBroker, tmp_path: Path) -> Iterator[CloudService]:
 
 
 @pytest.fixture
-def api(cloud: CloudService) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=f"{cloud.api_url}/api/v1", timeout=10.0) as client:
-        yield client
+def clients(cloud: CloudService) -> Iterator[RoleClients]:
+    """Clients of the running service's API for each role of the tenant the tests' messages come from."""
+    with RoleClients(service_database(cloud), cloud.api_url, TENANT) as role_clients:
+        yield role_clients
+
+
+@pytest.fixture
+def api(clients: RoleClients) -> httpx.Client:
+    """A viewer: reads the tenant's fleet, changes nothing."""
+    return clients(Role.VIEWER)
 
 
 @pytest.fixture
@@ -61,7 +70,7 @@ def stores(sql_url: str) -> Iterator[Stores]:
     # SQLite: one file per store, as in production (one writer per file); PostgreSQL: one database.
     timeseries = SqlTimeSeriesStore(sql_url.replace("store.db", "timeseries.db"))
     try:
-        database.create_schema(METADATA)
+        ensure_schema(database)
         timeseries.create_schema()
         counters, clock = IngestCounters(), ManualClock(T0 + 3600)
         handler = MessageHandler(database, timeseries, PersistentAnomalyRule(3, 120.0), clock, counters)

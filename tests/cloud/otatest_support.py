@@ -8,16 +8,12 @@ from dataclasses import dataclass, field
 
 import httpx
 from cloudtest_support import TENANT, Stores, raw
-from registrytest_support import artifact
+from registrytest_support import ServedApi, api_over, artifact
 
-from cloud.api.app import create_app
-from cloud.api.deps import ApiContext
-from cloud.registry.signing import Signer
-from cloud.server import ApiThread
-from cloud.settings import CloudSettings
 from contract.wire import Command, DeviceState, DeviceStatus, ModelRef
 
 OCTETS = {"content-type": "application/octet-stream"}
+PUBLIC_URL = "http://cloud.example"  # PAAS_PUBLIC_API_URL: where devices are sent to fetch artifacts
 
 
 @dataclass
@@ -36,20 +32,11 @@ class Commands:
 
 
 @contextmanager
-def api_with_commands(stores: Stores, db_url: str) -> Iterator[tuple[httpx.Client, Commands]]:
-    """The real HTTP API over `stores` (no MQTT); commands are recorded, not sent."""
+def api_with_commands(stores: Stores, db_url: str) -> Iterator[tuple[ServedApi, Commands]]:
+    """The real HTTP API over `stores` (no MQTT), public at PUBLIC_URL; commands are recorded, not sent."""
     commands = Commands()
-    settings = CloudSettings(db_url=db_url, tsdb_url=db_url.replace("store.db", "timeseries.db"), port=0,
-                             public_api_url="http://cloud.example")
-    context = ApiContext(stores.database, stores.timeseries, settings, stores.clock, signer=Signer.generate(),
-                         publish_command=commands.publish)
-    thread = ApiThread(create_app(context), "127.0.0.1", 0)
-    thread.start(timeout_s=20)
-    try:
-        with httpx.Client(base_url=f"{thread.url}/api/v1", timeout=20.0) as client:
-            yield client, commands
-    finally:
-        thread.stop()
+    with api_over(stores, db_url, publish_command=commands.publish, public_api_url=PUBLIC_URL) as api:
+        yield api, commands
 
 
 def register(client: httpx.Client, model_id: str = "pump-det", version: str = "1", seed: int = 0) -> dict[str, str]:

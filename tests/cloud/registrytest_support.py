@@ -3,27 +3,32 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import numpy as np
 import onnx
-from cloudtest_support import T0, Stores
+from authtest_support import RoleClients
+from cloudtest_support import T0, TENANT, Stores
 
 from cloud.api.app import create_app
 from cloud.api.deps import ApiContext
+from cloud.auth.sign_in import SignIn
+from cloud.auth.throttle import ThrottlePolicy
+from cloud.auth.tokens import TokenIssuer
 from cloud.registry.signing import Signer
 from cloud.server import ApiThread
 from cloud.settings import CloudSettings
 from cloud.store.raw_readings import RawReadings
 from contract.channels import PUMP_CHANNELS
-from contract.wire import Event, EventKind, ModelRef, RulEstimate
+from contract.wire import Command, Event, EventKind, ModelRef, RulEstimate
 from models.anomaly.calibrated_detector import fit_detector
 
 PUMP_NAMES = tuple(c.name for c in PUMP_CHANNELS)
 PUMP_UNITS = tuple(c.unit for c in PUMP_CHANNELS)
+AUTH_SECRET = b"secret of the cloud tests' token issuer, 32+ bytes"
 
 
 def artifact(model_id: str = "pump-test", version: str = "1", seed: int = 0) -> bytes:
@@ -47,7 +52,7 @@ def with_metadata(content: bytes, change: dict[str, Any], drop: tuple[str, ...] 
 
 def rul_event(device: str, ts: float, cycles: float, lower: float, upper: float, seq: int = 1) -> Event:
     return Event(
-        tenant="acme",
+        tenant=TENANT,
         device_id=device,
         seq=seq,
         ts=ts,
@@ -64,23 +69,41 @@ def rul_event(device: str, ts: float, cycles: float, lower: float, upper: float,
     )
 
 
+@dataclass(frozen=True)
+class ServedApi:
+    """The API a test serves: its URL (without /api/v1), the token issuer it trusts, and clients of its roles."""
+
+    url: str
+    tokens: TokenIssuer
+    as_role: RoleClients  # as_role(Role.PLANNER): a client with a planner's key of the tenant TENANT
+
+
 @contextmanager
-def api_over(stores: Stores, db_url: str, signer: Signer | None = None) -> Iterator[httpx.Client]:
-    """The real HTTP API (uvicorn on a free port) over `stores`, without MQTT; a client for /api/v1."""
+def api_over(
+    stores: Stores, db_url: str, signer: Signer | None = None,
+    publish_command: Callable[[Command], bool] | None = None, public_api_url: str = "",
+) -> Iterator[ServedApi]:
+    """The real HTTP API (uvicorn on a free port) over `stores`, without MQTT, on the stores' manual clock."""
     tsdb_url = db_url.replace("store.db", "timeseries.db")
-    settings = CloudSettings(db_url=db_url, tsdb_url=tsdb_url, port=0)
+    settings = CloudSettings(db_url=db_url, tsdb_url=tsdb_url, port=0, public_api_url=public_api_url)
+    # As the service builds them (cloud.server), with the clock the API reads, so tokens age with the test's time.
+    tokens = TokenIssuer(AUTH_SECRET, stores.clock, settings.access_token_ttl_s, settings.artifact_link_ttl_s)
+    policy = ThrottlePolicy(settings.sign_in_max_failures, settings.sign_in_max_failures_per_client,
+                            settings.sign_in_window_s)
     raw = RawReadings(tsdb_url)
     context = ApiContext(
-        stores.database, stores.timeseries, settings, stores.clock, signer=signer or Signer.generate(), raw_readings=raw
+        stores.database, stores.timeseries, settings, stores.clock, tokens,
+        SignIn(tokens, policy, settings.refresh_token_ttl_s), signer=signer or Signer.generate(), raw_readings=raw,
+        publish_command=publish_command,
     )
     thread = ApiThread(create_app(context), "127.0.0.1", 0)
     thread.start(timeout_s=20)
     try:
-        with httpx.Client(base_url=f"{thread.url}/api/v1", timeout=20.0) as client:
-            yield client
+        with RoleClients(stores.database, thread.url, TENANT) as clients:
+            yield ServedApi(thread.url, tokens, clients)
     finally:
         thread.stop()
         raw.close()
 
 
-__all__ = ["T0", "api_over", "artifact", "rul_event", "with_metadata"]
+__all__ = ["T0", "ServedApi", "api_over", "artifact", "rul_event", "with_metadata"]

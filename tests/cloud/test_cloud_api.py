@@ -7,8 +7,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cloudtest_support import T0, Publisher, anomaly, service_settings, state, telemetry, wait_until
+from authtest_support import RoleClients, service_database
+from cloudtest_support import T0, TENANT, Publisher, anomaly, service_settings, state, telemetry, wait_until
 
+from cloud.auth.roles import Role
 from cloud.broker import MosquittoBroker
 from cloud.server import CloudService
 from contract.clock import ManualClock
@@ -44,9 +46,10 @@ def loaded(mosquitto: MosquittoBroker, tmp_path: Path, clock: ManualClock) -> It
 
 
 @pytest.fixture
-def api(loaded: CloudService) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=f"{loaded.api_url}/api/v1", timeout=10.0) as client:
-        yield client
+def clients(loaded: CloudService) -> Iterator[RoleClients]:
+    """The conftest's `api` (a viewer) and other roles, over the loaded service."""
+    with RoleClients(service_database(loaded), loaded.api_url, TENANT) as role_clients:
+        yield role_clients
 
 
 def test_assets_list_health_at_a_glance(api: httpx.Client) -> None:
@@ -124,18 +127,22 @@ def test_events_can_be_filtered(api: httpx.Client) -> None:
     assert api.get("/events", params={"kind": "bogus"}).status_code == 422
 
 
-def test_a_planner_rejects_a_work_order_once(api: httpx.Client) -> None:
+def test_a_planner_rejects_a_work_order_once(api: httpx.Client, clients: RoleClients) -> None:
+    planner = clients(Role.PLANNER)
     [order] = api.get("/work-orders", params={"status": "proposed"}).json()
     assert order["evidence"]["event_count"] == 3
-    assert api.post(f"/work-orders/{order['id']}/reject", json={}).status_code == 422  # who decides is required
-    rejected = api.post(f"/work-orders/{order['id']}/reject", json={"decided_by": "ann", "note": "known issue"})
+    assert api.post(f"/work-orders/{order['id']}/reject", json={}).status_code == 403  # a viewer decides nothing
+    # Who decides is the caller's credential; a name in the body is ignored.
+    rejected = planner.post(f"/work-orders/{order['id']}/reject", json={"decided_by": "ann", "note": "known issue"})
     assert rejected.status_code == 200
     body = rejected.json()
-    assert (body["status"], body["decided_by"], body["decision_note"]) == ("rejected", "ann", "known issue")
+    assert (body["status"], body["decided_by"], body["decision_note"]) == (
+        "rejected", "api_key:planner-acme", "known issue"
+    )
     assert body["decided_at"] == "2027-01-15T08:10:00Z"
-    again = api.post(f"/work-orders/{order['id']}/approve", json={"decided_by": "bob"})
+    again = planner.post(f"/work-orders/{order['id']}/approve", json={})
     assert again.status_code == 409 and "rejected" in again.json()["detail"]
-    assert api.post("/work-orders/999/approve", json={"decided_by": "bob"}).status_code == 404
+    assert planner.post("/work-orders/999/approve", json={}).status_code == 404
     assert api.get("/work-orders", params={"status": "proposed"}).json() == []
 
 
@@ -149,8 +156,11 @@ def test_healthz_docs_and_openapi(loaded: CloudService) -> None:
         assert path in paths
 
 
-def test_stats_counts_the_fleet(api: httpx.Client) -> None:
+def test_stats_counts_the_fleet(api: httpx.Client, clients: RoleClients) -> None:
     stats = api.get("/stats").json()
     assert (stats["assets"], stats["online"], stats["readings_stored"]) == (3, 2, 900)
     assert (stats["events"], stats["anomalies"], stats["work_orders"]) == (4, 3, {"proposed": 1})
-    assert stats["ingest"]["rejected_total"] == 0
+    assert stats["ingest"] is None  # the ingest's tallies span tenants: a platform administrator's
+    platform = clients.platform_admin().get("/stats").json()
+    assert (platform["assets"], platform["events"]) == (3, 4)
+    assert (platform["ingest"]["accepted"], platform["ingest"]["rejected_total"]) == (11, 0)

@@ -6,6 +6,8 @@ import httpx
 from cloudtest_support import T0, Stores, raw
 from registrytest_support import api_over, artifact, rul_event
 
+from cloud.auth.roles import Role
+
 OCTETS = {"content-type": "application/octet-stream"}
 
 
@@ -15,37 +17,36 @@ def open_rul_orders(stores: Stores, api: httpx.Client, devices: list[str]) -> di
     return {o["device_id"]: o["id"] for o in api.get("/work-orders").json()}
 
 
-def complete(api: httpx.Client, order_id: int, finding: str, notes: str | None = None) -> httpx.Response:
-    return api.post(
+def complete(technician: httpx.Client, order_id: int, finding: str, notes: str | None = None) -> httpx.Response:
+    # The body names someone else: the finding is recorded as the caller's all the same.
+    return technician.post(
         f"/work-orders/{order_id}/complete", json={"technician": "tech-tom", "finding": finding, "notes": notes}
     )
 
 
 def test_findings_give_field_precision_per_model_version(stores: Stores, sql_url: str) -> None:
-    with api_over(stores, sql_url) as api:
-        assert api.post("/models", content=artifact("pump-test", "1"), headers=OCTETS).status_code == 201
+    with api_over(stores, sql_url) as served:
+        api, operator = served.as_role(Role.VIEWER), served.as_role(Role.OPERATOR)
+        planner, technician = served.as_role(Role.PLANNER), served.as_role(Role.TECHNICIAN)
+        assert operator.post("/models", content=artifact("pump-test", "1"), headers=OCTETS).status_code == 201
         ids = open_rul_orders(stores, api, ["e1", "e2", "e3", "e4"])
         for device in ("e1", "e2", "e3"):
-            assert (
-                api.post(f"/work-orders/{ids[device]}/approve", json={"decided_by": "planner-ann"}).status_code == 200
-            )
-        assert (
-            api.post(f"/work-orders/{ids['e1']}/start", json={"decided_by": "crew-1"}).json()["status"] == "in_progress"
-        )
+            assert planner.post(f"/work-orders/{ids[device]}/approve", json={}).status_code == 200
+        assert technician.post(f"/work-orders/{ids['e1']}/start", json={}).json()["status"] == "in_progress"
 
-        done = complete(api, ids["e1"], "true_fault", "bearing spalled, replaced")
+        assert complete(planner, ids["e1"], "true_fault").status_code == 403  # a planner decides, a technician works
+        done = complete(technician, ids["e1"], "true_fault", "bearing spalled, replaced")
         assert done.status_code == 200, done.text
         assert done.json()["status"] == "done"
         assert done.json()["finding"]["model"] == {"id": "turbofan-rul", "version": "2.0.0"}
-        assert complete(api, ids["e2"], "true_fault").status_code == 200  # straight from approved
-        assert complete(api, ids["e3"], "false_alarm").status_code == 200
+        assert done.json()["finding"]["technician"] == "api_key:technician-acme"
+        assert complete(technician, ids["e2"], "true_fault").status_code == 200  # straight from approved
+        assert complete(technician, ids["e3"], "false_alarm").status_code == 200
 
-        assert complete(api, ids["e4"], "true_fault").status_code == 409  # still proposed: a planner decides first
-        assert complete(api, ids["e1"], "false_alarm").status_code == 409  # already done
-        assert (
-            api.post(f"/work-orders/{ids['e4']}/complete", json={"technician": "t", "finding": "maybe"}).status_code
-            == 422
-        )
+        assert complete(technician, ids["e4"], "true_fault").status_code == 409  # still proposed: a planner decides
+        assert complete(technician, ids["e1"], "false_alarm").status_code == 409  # already done
+        maybe = technician.post(f"/work-orders/{ids['e4']}/complete", json={"finding": "maybe"})
+        assert maybe.status_code == 422
 
         precision = {(p["model_id"], p["model_version"]): p for p in api.get("/models/field-precision").json()}
         rul = precision[("turbofan-rul", "2.0.0")]
@@ -58,5 +59,6 @@ def test_findings_give_field_precision_per_model_version(stores: Stores, sql_url
         assert (
             detail["finding"]["finding"] == "true_fault" and detail["finding"]["notes"] == "bearing spalled, replaced"
         )
+        assert detail["decided_by"] == "api_key:planner-acme"  # the technician's steps keep the planner's decision
         listed = {o["id"]: o for o in api.get("/work-orders").json()}
         assert listed[ids["e3"]]["finding"]["finding"] == "false_alarm" and listed[ids["e4"]]["finding"] is None

@@ -7,9 +7,12 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from cloudtest_support import PUMP, T0, Stores, anomaly, raw, state, telemetry
+import pytest
+from cloudtest_support import PUMP, T0, TENANT, Stores, anomaly, raw, state, telemetry
 
+from cloud.errors import NotFoundError
 from cloud.store.assets import get_asset
+from cloud.store.scope import Scope
 from contract.wire import ChannelRef, DeviceStatus, Message, encode, topic_of
 
 
@@ -71,7 +74,7 @@ def test_convertible_units_are_converted_to_canonical_ones(stores: Stores) -> No
     assert math.isclose(means["motor_temp"], 100.0)
     assert math.isclose(means["pressure"], 1.0, rel_tol=1e-4)
     with stores.database.session() as session:
-        units = {c["name"]: c["unit"] for c in get_asset(session, "p1").channels}
+        units = {c["name"]: c["unit"] for c in get_asset(session, "p1", Scope(TENANT)).channels}
     assert units["motor_temp"] == "degC" and units["pressure"] == "bar"
 
 
@@ -88,10 +91,12 @@ def test_a_redelivered_batch_changes_nothing(stores: Stores) -> None:
 def test_first_telemetry_creates_the_asset_and_its_kind_is_inferred(stores: Stores) -> None:
     stores.handler.apply([raw(telemetry("p1", 1, 5))])
     with stores.database.session() as session:
-        asset = get_asset(session, "p1")
+        asset = get_asset(session, "p1", Scope(TENANT))
         assert (asset.asset_kind, asset.tenant, asset.online) == ("pump", "acme", True)
         assert asset.last_seen == stores.clock.time()
         assert [c["name"] for c in asset.channels] == [c.name for c in PUMP]
+        with pytest.raises(NotFoundError):
+            get_asset(session, "p1", Scope("globex"))  # another tenant's asset is as unknown as none
 
 
 def test_state_updates_the_asset_and_a_stale_state_is_ignored(stores: Stores) -> None:
@@ -99,7 +104,7 @@ def test_state_updates_the_asset_and_a_stale_state_is_ignored(stores: Stores) ->
     stores.handler.apply([raw(state("p1", ts=T0 + 20, status=DeviceStatus.OFFLINE))])
     stores.handler.apply([raw(state("p1", ts=T0 + 15))])  # a late, older birth message
     with stores.database.session() as session:
-        asset = get_asset(session, "p1")
+        asset = get_asset(session, "p1", Scope(TENANT))
         assert asset.online is False
         assert (asset.agent_version, asset.model_id, asset.model_version) == ("0.1.0", "pump-ae", "1.2.0")
         assert asset.health == {"queue": 0}

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from authtest_support import RoleClients
 from cloudtest_support import PUMP, T0, Publisher, anomaly, service_settings, state, telemetry, wait_until
 
+from cloud.auth.roles import Role
 from cloud.broker import MosquittoBroker, free_port
 from cloud.errors import BrokerError, ConfigError
 from cloud.server import CloudService
@@ -24,7 +26,7 @@ def stored(api: httpx.Client, device: str) -> int:
 
 
 def test_valid_batches_are_stored_and_counted_through_the_api(
-    cloud: CloudService, api: httpx.Client, publisher: Publisher
+    cloud: CloudService, api: httpx.Client, clients: RoleClients, publisher: Publisher
 ) -> None:
     devices = ["pump-1", "pump-2", "pump-3"]
     for device in devices:
@@ -35,7 +37,7 @@ def test_valid_batches_are_stored_and_counted_through_the_api(
     stats = api.get("/stats").json()
     assert stats["readings_stored"] == 300
     assert stats["assets"] == 3
-    assert stats["ingest"]["accepted"] == 18
+    assert clients.platform_admin().get("/stats").json()["ingest"]["accepted"] == 18
     assert cloud.ingest_stats().readings_stored == 300
     assert cloud.fleet_counts().readings_stored == 300
 
@@ -78,7 +80,7 @@ def test_malformed_and_hostile_payloads_never_cost_good_readings(
 
 
 def test_a_persistent_anomaly_opens_one_work_order_that_a_planner_approves(
-    cloud: CloudService, api: httpx.Client, publisher: Publisher
+    cloud: CloudService, api: httpx.Client, clients: RoleClients, publisher: Publisher
 ) -> None:
     publisher.message(telemetry("pump-1", 0, 100))
     for i in range(4):
@@ -91,10 +93,11 @@ def test_a_persistent_anomaly_opens_one_work_order_that_a_planner_approves(
     assert detail["evidence"]["event_count"] == 4
     assert detail["evidence"]["max_score"] == pytest.approx(0.83)
     assert detail["evidence"]["top_channels"][0]["channel"] == "accel1_rms"
-    approved = api.post(f"/work-orders/{order['id']}/approve", json={"decided_by": "planner-ann"})
+    planner = clients(Role.PLANNER)
+    approved = planner.post(f"/work-orders/{order['id']}/approve", json={})
     assert approved.status_code == 200
-    assert (approved.json()["status"], approved.json()["decided_by"]) == ("approved", "planner-ann")
-    assert api.post(f"/work-orders/{order['id']}/approve", json={"decided_by": "planner-bob"}).status_code == 409
+    assert (approved.json()["status"], approved.json()["decided_by"]) == ("approved", "api_key:planner-acme")
+    assert planner.post(f"/work-orders/{order['id']}/approve", json={}).status_code == 409
     assets = {a["device_id"]: a for a in api.get("/assets").json()}
     assert assets["pump-1"]["open_work_orders"] == 1
     assert assets["pump-2"]["open_work_orders"] == 0

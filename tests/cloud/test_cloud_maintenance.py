@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import pytest
-from cloudtest_support import T0, Stores, anomaly, raw, state, telemetry
+from cloudtest_support import T0, TENANT, Stores, anomaly, raw, state, telemetry
 
 from cloud.errors import NotFoundError
 from cloud.maintenance.rules import Action, Anomaly, PersistentAnomalyRule, RuleInputs, decide
-from cloud.maintenance.work_orders import TransitionError, Verdict, apply_verdict, list_work_orders
+from cloud.maintenance.work_orders import TransitionError, Verdict, apply_verdict, get_work_order, list_work_orders
+from cloud.store.scope import Scope
 from cloud.store.tables import WorkOrderRow
 
 RULE = PersistentAnomalyRule(min_events=3, window_s=120.0)
+SCOPE = Scope(TENANT)  # the tenant the test messages come from
 
 
 def seen(event_id: int, ts: float) -> Anomaly:
@@ -28,7 +30,7 @@ def test_rule_decisions_say_why() -> None:
 
 def orders(stores: Stores) -> list[WorkOrderRow]:
     with stores.database.session() as session:
-        return list(list_work_orders(session))
+        return list(list_work_orders(session, SCOPE))
 
 
 def feed(stores: Stores, device: str, anomaly_times: list[float]) -> None:
@@ -71,7 +73,8 @@ def test_after_a_rejection_only_new_anomalies_count(stores: Stores) -> None:
     feed(stores, "p1", [T0 + 100, T0 + 110, T0 + 120])
     [order] = orders(stores)
     with stores.database.session() as session:
-        apply_verdict(session, order.id, Verdict.REJECT, "planner-1", now=T0 + 200, note="sensor being replaced")
+        row = get_work_order(session, order.id, SCOPE)
+        apply_verdict(session, row, Verdict.REJECT, "planner-1", now=T0 + 200, note="sensor being replaced")
     feed(stores, "p1", [T0 + 130])  # still within the window of the rejected three
     assert len(orders(stores)) == 1
     feed(stores, "p1", [T0 + 140, T0 + 150])
@@ -89,11 +92,18 @@ def test_a_work_order_moves_only_along_its_lifecycle(stores: Stores) -> None:
     feed(stores, "p1", [T0 + 100, T0 + 110, T0 + 120])
     [order] = orders(stores)
     with stores.database.session() as session:
-        assert apply_verdict(session, order.id, Verdict.APPROVE, "planner-1", now=T0 + 300).status == "approved"
+        row = get_work_order(session, order.id, SCOPE)
+        assert apply_verdict(session, row, Verdict.APPROVE, "planner-1", now=T0 + 300).status == "approved"
     with pytest.raises(TransitionError, match="proposed"), stores.database.session() as session:
-        apply_verdict(session, order.id, Verdict.APPROVE, "planner-2", now=T0 + 301)
+        apply_verdict(session, get_work_order(session, order.id, SCOPE), Verdict.APPROVE, "planner-2", now=T0 + 301)
     with stores.database.session() as session:
-        assert apply_verdict(session, order.id, Verdict.START, "crew", now=T0 + 400).status == "in_progress"
-        assert apply_verdict(session, order.id, Verdict.COMPLETE, "crew", now=T0 + 500).status == "done"
+        row = get_work_order(session, order.id, SCOPE)
+        assert apply_verdict(session, row, Verdict.START, "crew", now=T0 + 400).status == "in_progress"
+        assert apply_verdict(session, row, Verdict.COMPLETE, "crew", now=T0 + 500).status == "done"
+    with stores.database.session() as session:
+        done = get_work_order(session, order.id, SCOPE)
+        assert (done.status, done.decided_by) == ("done", "planner-1")  # the crew's steps keep the planner's decision
     with pytest.raises(NotFoundError), stores.database.session() as session:
-        apply_verdict(session, 999, Verdict.APPROVE, "planner-1", now=T0)
+        get_work_order(session, 999, SCOPE)
+    with pytest.raises(NotFoundError), stores.database.session() as session:
+        get_work_order(session, order.id, Scope("globex"))  # another tenant's order is as unknown as none

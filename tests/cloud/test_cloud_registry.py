@@ -17,6 +17,7 @@ from onnx import TensorProto, helper
 from registrytest_support import api_over, artifact, with_metadata
 
 from cloud.api.byte_ranges import ByteRange, UnsatisfiableRangeError, parse_range
+from cloud.auth.roles import Role
 from cloud.errors import ConfigError
 from cloud.registry.signing import load_signer, verify
 
@@ -25,8 +26,9 @@ OCTETS = {"content-type": "application/octet-stream"}
 
 @pytest.fixture
 def api(stores: Stores, sql_url: str) -> Iterator[httpx.Client]:
-    with api_over(stores, sql_url) as client:
-        yield client
+    """An operator: registers models and downloads their artifacts."""
+    with api_over(stores, sql_url) as served:
+        yield served.as_role(Role.OPERATOR)
 
 
 def register(api: httpx.Client, content: bytes) -> httpx.Response:
@@ -43,6 +45,8 @@ def test_a_registered_artifact_downloads_intact_and_its_signature_verifies(api: 
     assert [c["name"] for c in model["input"]["channels"]][:2] == ["accel1_rms", "accel2_rms"]
     assert model["input"]["window"] == 9 and "mean" in model["input"]["normalisation"]
     assert model["threshold"] > 0 and model["training_fingerprint"] and "calibration_max_score" in model["metrics"]
+    assert model["registered_by"] == "api_key:operator-acme"  # the caller's credential
+    assert model["artifact_path"] == "/api/v1/models/pump-test/versions/1/artifact"  # a plain path, no link
 
     download = api.get("/models/pump-test/versions/1/artifact")
     assert download.status_code == 200 and download.content == content

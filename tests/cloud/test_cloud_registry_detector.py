@@ -7,19 +7,22 @@ import hashlib
 import queue
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import numpy as np
 import paho.mqtt.client as mqtt
 import pytest
+from authtest_support import RoleClients
 from cloudtest_support import PUMP, T0, Publisher, state, wait_until
 from paho.mqtt.enums import CallbackAPIVersion
 
+from cloud.auth.roles import Role
 from cloud.broker import MosquittoBroker
 from cloud.registry.signing import verify
 from contract.wire import Command, Reading, TelemetryBatch, decode
 from edge.runtime import OnnxModel
+from edge.updates.signing_key import signing_key_url
 from firmware_sim.pump import PumpSimulator
 
 
@@ -65,19 +68,25 @@ def stored(api: httpx.Client, device: str) -> int:
 
 
 def test_a_detector_fitted_from_uploaded_calibration_reaches_the_device(
-    api: httpx.Client, publisher: Publisher, commands: queue.SimpleQueue[Command], tmp_path: Path
+    api: httpx.Client, clients: RoleClients, publisher: Publisher, commands: queue.SimpleQueue[Command],
+    tmp_path: Path,
 ) -> None:
+    operator = clients(Role.OPERATOR)
     upload_calibration(publisher, "pump-7", 400)
     wait_until(lambda: stored(api, "pump-7") == 400, what="the calibration stored")
 
-    fitted = api.post("/assets/pump-7/detector", json={"requested_by": "eng-ann", "first_readings": 400})
+    asked = {"requested_by": "eng-ann", "first_readings": 400}  # who asks is the credential, not the body
+    assert api.post("/assets/pump-7/detector", json=asked).status_code == 403  # a viewer fits nothing
+    fitted = operator.post("/assets/pump-7/detector", json=asked)
     assert fitted.status_code == 201, fitted.text
     body = fitted.json()
     model = body["model"]
     assert (model["id"], model["version"], model["device_id"]) == ("pump-detector-pump-7", "1", "pump-7")
+    assert model["registered_by"] == "api_key:operator-acme"
     assert body["calibration"]["readings"] == 400 and body["calibration"]["first_seq"] == 0
     assert "fitted on 400 readings" in body["explanation"]
-    assert body["desired_state"]["requested_by"] == "eng-ann" and body["desired_state"]["command_published"]
+    assert body["desired_state"]["requested_by"] == "api_key:operator-acme"
+    assert body["desired_state"]["command_published"]
 
     command = commands.get(timeout=10)
     assert (command.tenant, command.device_id) == ("acme", "pump-7")
@@ -85,10 +94,19 @@ def test_a_detector_fitted_from_uploaded_calibration_reaches_the_device(
     assert (command.params["model_id"], command.params["model_version"]) == ("pump-detector-pump-7", "1")
     assert command.params["sha256"] == model["sha256"]
 
-    # The device's side: fetch the bytes from the URL it was given, check digest and signature, load, score.
-    content = httpx.get(command.params["artifact_url"], timeout=10).content
+    # The device's side: fetch the bytes from the signed link it was given (no other credential), check digest and
+    # signature with the key fetched with the same link, load, score.
+    link = command.params["artifact_url"]
+    plain, _, query = link.partition("?")
+    assert plain.endswith("/api/v1/models/pump-detector-pump-7/versions/1/artifact") and "token" in parse_qs(query)
+    download = httpx.get(link, timeout=10)
+    assert download.status_code == 200, download.text
+    content = download.content
     assert hashlib.sha256(content).hexdigest() == command.params["sha256"]
-    public = base64.b64decode(api.get("/models/signing-key").json()["public_key"])
+    assert httpx.get(plain, timeout=10).status_code == 401  # the same URL without the token
+    key = httpx.get(signing_key_url(link), timeout=10)
+    assert key.status_code == 200, key.text
+    public = base64.b64decode(key.json()["public_key"])
     assert verify(public, command.params["sha256"], model["signature"])
     path = tmp_path / "detector.onnx"
     path.write_bytes(content)
@@ -99,28 +117,33 @@ def test_a_detector_fitted_from_uploaded_calibration_reaches_the_device(
     window = np.array([pump.step(1.0) for _ in range(loaded.info.window)])
     assert np.isfinite(loaded.score(window).score)
 
-    again = api.post("/assets/pump-7/detector", json={"requested_by": "eng-ann", "first_readings": 200})
+    again = operator.post("/assets/pump-7/detector", json={"first_readings": 200})
     assert again.status_code == 201 and again.json()["model"]["version"] == "2"
     assert [m["version"] for m in api.get("/models", params={"device": "pump-7"}).json()] == ["2", "1"]
+    second = commands.get(timeout=10).params["artifact_url"]
+    assert httpx.get(second, timeout=10).status_code == 200
+    # The first link is for version 1 only: version 2 is as unknown to it as a version never registered.
+    assert httpx.get(f"{second.partition('?')[0]}?{query}", timeout=10).status_code == 404
 
 
 def test_a_detector_is_refused_without_enough_calibration_or_for_another_kind(
-    api: httpx.Client, publisher: Publisher
+    api: httpx.Client, clients: RoleClients, publisher: Publisher
 ) -> None:
+    operator = clients(Role.OPERATOR)
     upload_calibration(publisher, "pump-short", 60)
     publisher.message(state("engine-1", kind="turbofan"))
     wait_until(lambda: stored(api, "pump-short") == 60, what="the short calibration stored")
 
-    short = api.post("/assets/pump-short/detector")  # no body: the default 400 readings
+    short = operator.post("/assets/pump-short/detector")  # no body: the default 400 readings
     assert short.status_code == 422 and "has 60 stored readings, 400 were asked for" in short.json()["detail"]
-    window = {"requested_by": "eng-ann", "start": "2027-01-15T08:00:00Z", "end": "2027-01-15T08:00:30Z"}
+    window = {"start": "2027-01-15T08:00:00Z", "end": "2027-01-15T08:00:30Z"}
     assert (
         "hold 30 complete readings; a detector needs at least 50"
-        in api.post("/assets/pump-short/detector", json=window).json()["detail"]
+        in operator.post("/assets/pump-short/detector", json=window).json()["detail"]
     )
-    turbofan = api.post("/assets/engine-1/detector", json={"requested_by": "eng-ann"})
+    turbofan = operator.post("/assets/engine-1/detector", json={})
     assert turbofan.status_code == 422 and "detectors exist for: pump" in turbofan.json()["detail"]
-    assert api.post("/assets/nobody/detector").status_code == 404
-    both = {"requested_by": "x", "first_readings": 60, "end": "2027-01-15T08:00:00Z"}
-    assert api.post("/assets/pump-short/detector", json=both).status_code == 422
+    assert operator.post("/assets/nobody/detector").status_code == 404
+    both = {"first_readings": 60, "end": "2027-01-15T08:00:00Z"}
+    assert operator.post("/assets/pump-short/detector", json=both).status_code == 422
     assert api.get("/models").json() == []

@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from cloudtest_support import Stores
-from otatest_support import Commands, api_with_commands, register, report
-from registrytest_support import artifact
+from cloudtest_support import TENANT, Stores
+from otatest_support import PUBLIC_URL, Commands, api_with_commands, register, report
+from registrytest_support import AUTH_SECRET, artifact
 
+from cloud.auth.roles import Role
+from cloud.auth.tokens import TokenIssuer
 from cloud.errors import InvalidDesiredStateError
+from cloud.registry.artifact_links import ArtifactLinks
 from cloud.registry.artifacts import describe_artifact
 from cloud.registry.rollouts import CommandSender, RolloutPlan, advance, create_rollout, get_rollout, stage_sizes
 from cloud.registry.signing import Signer
 from cloud.registry.store import register_artifact
+from cloud.store.scope import Scope
 from cloud.store.tables import RolloutDeviceRow
 
 TARGET = ("pump-det", "1")
+LINK_TTL_S = 7 * 86400.0
 
 
 @pytest.fixture
@@ -24,7 +30,7 @@ def fleet(stores: Stores) -> Iterator[Commands]:
     """Eight pumps on an old model, the target model registered; the commands the rollouts send."""
     now = stores.clock.time()
     with stores.database.session() as session:
-        register_artifact(session, describe_artifact(artifact(*TARGET)), Signer.generate(), now, "test")
+        register_artifact(session, TENANT, describe_artifact(artifact(*TARGET)), Signer.generate(), now, "test")
         session.commit()
     for i in range(8):
         report(stores, f"pump-{i:02d}", now - 60, model=("old", "0"))
@@ -32,8 +38,17 @@ def fleet(stores: Stores) -> Iterator[Commands]:
 
 
 def plan(stages: list[int | float], budget: int = 0, group: str = "pump-", deadline_s: float = 600.0) -> RolloutPlan:
-    return RolloutPlan(*TARGET, devices=None, group=group, stages=stages, failure_budget=budget,
-                       device_deadline_s=deadline_s, requested_by="planner")
+    return RolloutPlan(TENANT, *TARGET, devices=None, group=group, stages=stages, failure_budget=budget,
+                       device_deadline_s=deadline_s, requested_by="operator")
+
+
+def issuer(stores: Stores) -> TokenIssuer:
+    return TokenIssuer(AUTH_SECRET, stores.clock, 900.0, LINK_TTL_S)
+
+
+def sender(stores: Stores, commands: Commands) -> CommandSender:
+    """What the service's rollout ticker sends with: signed links on the stores' clock, the recording publisher."""
+    return CommandSender(ArtifactLinks("http://cloud", issuer(stores)), commands.publish)
 
 
 def statuses(stores: Stores, rollout_id: int) -> dict[str, str]:
@@ -46,15 +61,14 @@ def step(stores: Stores, commands: Commands, rollout_id: int, seconds: float = 1
     """Advance the clock and the rollout; (status, current stage, halted reason)."""
     stores.clock.advance(seconds)
     with stores.database.session() as session:
-        rollout = get_rollout(session, rollout_id)
-        advance(session, rollout, stores.clock.time(), CommandSender("http://cloud", commands.publish))
+        rollout = get_rollout(session, Scope(TENANT), rollout_id)
+        advance(session, rollout, stores.clock.time(), sender(stores, commands))
         return rollout.status, rollout.current_stage, rollout.halted_reason
 
 
 def start(stores: Stores, commands: Commands, rollout_plan: RolloutPlan) -> int:
     with stores.database.session() as session:
-        sender = CommandSender("http://cloud", commands.publish)
-        return create_rollout(session, rollout_plan, stores.clock.time(), sender).id
+        return create_rollout(session, rollout_plan, stores.clock.time(), sender(stores, commands)).id
 
 
 def applied(stores: Stores, *devices: str) -> None:
@@ -65,6 +79,11 @@ def applied(stores: Stores, *devices: str) -> None:
 def test_stages_advance_only_when_their_devices_applied(stores: Stores, fleet: Commands) -> None:
     rollout = start(stores, fleet, plan([1, 0.5, 1.0]))
     assert [c.device_id for c in fleet.sent] == ["pump-00"]
+    link = fleet.sent[0].params["artifact_url"]
+    assert link.startswith("http://cloud/api/v1/models/pump-det/versions/1/artifact?token=")
+    [token] = parse_qs(urlsplit(link).query)["token"]
+    claims = issuer(stores).verify_artifact(token)
+    assert (claims.tenant, claims.device_id, claims.model_id, claims.version) == (TENANT, "pump-00", *TARGET)
     assert step(stores, fleet, rollout) == ("running", 0, None)  # no report yet
     applied(stores, "pump-00")
     assert step(stores, fleet, rollout) == ("running", 1, None)
@@ -131,16 +150,22 @@ def test_stage_sizes() -> None:
 
 
 def test_rollouts_through_the_http_api(stores: Stores, sql_url: str) -> None:
-    with api_with_commands(stores, sql_url) as (api, commands):
+    with api_with_commands(stores, sql_url) as (served, commands):
+        api = served.as_role(Role.OPERATOR)
         register(api, *TARGET)
         for device in ("pump-a1", "pump-a2", "pump-b1"):
             report(stores, device, stores.clock.time() - 60, model=("old", "0"))
-        created = api.post("/rollouts", json={"model_id": "pump-det", "model_version": "1", "group": "pump-a",
-                                              "stages": [1, 1.0], "failure_budget": 0})
+        wanted = {"model_id": "pump-det", "model_version": "1", "group": "pump-a", "stages": [1, 1.0],
+                  "failure_budget": 0, "requested_by": "someone-else"}
+        assert served.as_role(Role.PLANNER).post("/rollouts", json=wanted).status_code == 403  # operators roll out
+        created = api.post("/rollouts", json=wanted)
         assert created.status_code == 201, created.text
         body = created.json()
         assert body["stages"] == [1, 2] and [d["status"] for d in body["devices"]] == ["pending", "waiting"]
+        assert body["requested_by"] == "api_key:operator-acme"
         assert [c.device_id for c in commands.sent] == ["pump-a1"]
+        link = commands.sent[0].params["artifact_url"]
+        assert link.startswith(f"{PUBLIC_URL}/api/v1/models/pump-det/versions/1/artifact?token=")
         report(stores, "pump-a1", stores.clock.time() + 1, model=TARGET, status="applied", target="pump-det@1")
         advanced = api.post(f"/rollouts/{body['id']}/advance").json()
         assert advanced["current_stage"] == 1 and advanced["devices"][1]["status"] == "pending"

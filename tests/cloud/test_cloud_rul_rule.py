@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from cloudtest_support import T0, Stores, anomaly, raw, state
+from cloudtest_support import T0, TENANT, Stores, anomaly, raw, state
 from registrytest_support import api_over, rul_event
 
+from cloud.auth.roles import Role
 from cloud.maintenance.rul_rule import Horizon, RulEstimateSeen, RulInputs, decide_rul
 from cloud.maintenance.rules import Action
 from cloud.maintenance.work_orders import list_work_orders
-from cloud.store.contracts import put_contract
+from cloud.store.contracts import ContractTerms, put_contract
+from cloud.store.scope import Scope
 from cloud.store.tables import WorkOrderRow
 
 
@@ -34,7 +36,7 @@ def test_the_pessimistic_bound_decides_and_the_reason_names_the_horizon() -> Non
 
 def orders(stores: Stores) -> list[WorkOrderRow]:
     with stores.database.session() as session:
-        return list(list_work_orders(session))
+        return list(list_work_orders(session, Scope(TENANT)))
 
 
 def test_a_rul_below_the_default_horizon_opens_one_work_order_with_its_evidence(stores: Stores) -> None:
@@ -64,8 +66,8 @@ def test_a_rul_above_the_horizon_opens_none(stores: Stores) -> None:
 
 def test_a_contract_overrides_the_default_horizon(stores: Stores) -> None:
     with stores.database.session() as session:
-        put_contract(session, "engine-3", 10.0, "Short Haul Ltd", now=T0)
-        put_contract(session, "engine-4", 100.0, None, now=T0)
+        put_contract(session, "engine-3", ContractTerms(TENANT, 10.0, "Short Haul Ltd", None), now=T0)
+        put_contract(session, "engine-4", ContractTerms(TENANT, 100.0, None, None), now=T0)
     stores.handler.apply([raw(rul_event("engine-3", T0, 45, 25, 70)), raw(rul_event("engine-4", T0, 90, 60, 120))])
     [order] = orders(stores)
     assert order.device_id == "engine-4"
@@ -81,12 +83,17 @@ def test_a_rul_while_an_anomaly_order_is_open_is_added_to_it(stores: Stores) -> 
 
 
 def test_contracts_and_rul_work_orders_through_the_api(stores: Stores, sql_url: str) -> None:
-    with api_over(stores, sql_url) as api:
-        assert api.get("/assets/engine-5/contract").json()["source"] == "default"
-        put = api.put("/assets/engine-5/contract", json={"maintenance_horizon_cycles": 50, "customer": "Acme Air"})
+    with api_over(stores, sql_url) as served:
+        api, planner = served.as_role(Role.VIEWER), served.as_role(Role.PLANNER)
+        stores.handler.apply([raw(state("engine-6", kind="turbofan"))])
+        assert api.get("/assets/engine-6/contract").json()["source"] == "default"
+        assert api.get("/assets/engine-5/contract").status_code == 404  # neither the asset nor a contract yet
+        terms = {"maintenance_horizon_cycles": 50, "customer": "Acme Air"}
+        assert api.put("/assets/engine-5/contract", json=terms).status_code == 403  # a viewer changes nothing
+        put = planner.put("/assets/engine-5/contract", json=terms)  # a contract may precede the device's messages
         assert put.status_code == 200 and put.json()["source"] == "contract"
         assert api.get("/assets/engine-5/contract").json()["maintenance_horizon_cycles"] == 50
-        assert api.put("/assets/engine-5/contract", json={"maintenance_horizon_cycles": 0}).status_code == 422
+        assert planner.put("/assets/engine-5/contract", json={"maintenance_horizon_cycles": 0}).status_code == 422
         stores.handler.apply([raw(rul_event("engine-5", T0, 60, 40, 90))])
         [order] = api.get("/work-orders").json()
         assert order["rule"] == "rul_below_horizon"

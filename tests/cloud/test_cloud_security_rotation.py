@@ -15,7 +15,7 @@ from cloud.security.credentials import CredentialStore
 from cloud.security.layout import SecurityLayout
 from cloud.security.rotation import RESEND_AFTER_S, CredentialRotator
 from cloud.store.database import Database
-from cloud.store.tables import METADATA
+from cloud.store.schema import ensure_schema
 from contract.clock import ManualClock
 from contract.wire import Command, DeviceState, DeviceStatus, parse_ts
 from edge.credentials import HEALTH_USERNAME_KEY
@@ -26,7 +26,7 @@ VALID_S, GRACE_S = 1000.0, 60.0
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[tuple[CredentialStore, ManualClock]]:
     db = Database(f"sqlite:///{tmp_path / 'cloud.db'}")
-    db.create_schema(METADATA)
+    ensure_schema(db)
     clock = ManualClock()
     yield CredentialStore(db, clock), clock
     db.close()

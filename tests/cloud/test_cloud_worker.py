@@ -19,7 +19,7 @@ from cloud.ingest.subscriber import Delivery
 from cloud.ingest.worker import IngestWorker
 from cloud.maintenance.rules import PersistentAnomalyRule
 from cloud.store.database import Database
-from cloud.store.tables import METADATA
+from cloud.store.schema import ensure_schema
 from cloud.store.timeseries import SqlTimeSeriesStore
 from contract.backoff import Backoff
 from contract.clock import ManualClock
@@ -44,7 +44,7 @@ class Acks:
 def pg_handler(postgres_url: str) -> Iterator[tuple[MessageHandler, IngestCounters, SqlTimeSeriesStore]]:
     database, timeseries = Database(postgres_url), SqlTimeSeriesStore(postgres_url)
     try:
-        database.create_schema(METADATA)
+        ensure_schema(database)
         timeseries.create_schema()
         counters = IngestCounters()
         handler = MessageHandler(database, timeseries, PersistentAnomalyRule(3, 120.0), ManualClock(T0), counters)

@@ -1,42 +1,28 @@
-"""Over-the-air update end to end: registry → planner's PUT → MQTT command → agent download/verify/swap → in sync.
+"""Over-the-air update end to end: registry → operator's PUT → MQTT command → agent download/verify/swap → in sync.
 
 Real parts only: a private Mosquitto, the cloud service (ingest, command publisher, API)
-and one edge agent that trusts the cloud's signing key on first use.
+and one edge agent that trusts the cloud's signing key on first use. The agent has no
+account: it can fetch the artifact only through the signed, expiring link in the command.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
-import numpy as np
+from authtest_support import api_client, role_key
+from e2etest_support import OCTETS, pump_detector, tap_commands, wait_for
 
+from cloud.auth.roles import Role
 from cloud.broker import MosquittoBroker
 from cloud.server import CloudService
 from cloud.settings import CloudSettings
-from contract.channels import PUMP_CHANNELS
 from edge.agent import Agent
 from edge.settings import AgentSettings
-from models.anomaly.calibrated_detector import fit_detector
 
 
-def _wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.1)
-
-
-def _artifact() -> bytes:
-    calibration = np.random.default_rng(0).normal(1.0, 0.1, size=(60, len(PUMP_CHANNELS)))
-    return fit_detector(calibration, [c.name for c in PUMP_CHANNELS], [c.unit for c in PUMP_CHANNELS],
-                        created_at="2027-01-15T08:00:00Z", model_id="pump-det", version="7").artifact
-
-
-def test_a_desired_model_reaches_the_agent_and_the_cloud_sees_it_in_sync(
+def test_a_desired_model_reaches_the_agent_through_a_signed_link_and_the_cloud_sees_it_in_sync(
     mosquitto: MosquittoBroker, tmp_path: Path
 ) -> None:
     settings = CloudSettings(broker_url=mosquitto.url, db_url=f"sqlite:///{tmp_path / 'cloud.db'}",
@@ -44,21 +30,29 @@ def test_a_desired_model_reaches_the_agent_and_the_cloud_sees_it_in_sync(
     agent_settings = AgentSettings(device_id="pump-001", tenant="acme", broker_url=mosquitto.url, rate_hz=50.0,
                                    publish_interval_s=0.1, heartbeat_s=1.0, model_path=None,
                                    state_dir=tmp_path / "edge")
-    with CloudService(settings) as cloud, httpx.Client(base_url=f"{cloud.api_url}/api/v1", timeout=10) as api:
-        registered = api.post("/models", content=_artifact(), headers={"content-type": "application/octet-stream"})
+    with CloudService(settings) as cloud, api_client(cloud, role_key(cloud, "acme", Role.OPERATOR)) as api, \
+            tap_commands(mosquitto, "acme", "pump-001") as tap:
+        registered = api.post("/models", content=pump_detector(), headers=OCTETS)
         assert registered.status_code == 201, registered.text
+        plain_url = f"{cloud.api_url}/api/v1/models/pump-det/versions/7/artifact"
+        assert httpx.get(plain_url).status_code == 401  # nobody downloads anonymously, not even a device
         with Agent(agent_settings) as agent:
-            _wait_for(lambda: bool(api.get("/assets/pump-001").status_code == 200
-                                   and api.get("/assets/pump-001").json()["channels"]), 15, "the asset")
-            put = api.put("/devices/pump-001/state", json={"model_id": "pump-det", "model_version": "7",
-                                                           "requested_by": "planner"})
+            wait_for(lambda: bool(api.get("/assets/pump-001").status_code == 200
+                                  and api.get("/assets/pump-001").json()["channels"]), 15, "the asset")
+            put = api.put("/devices/pump-001/state", json={"model_id": "pump-det", "model_version": "7"})
             assert put.status_code == 200 and put.json()["desired"]["command_published"] is True, put.text
+            assert "token=" not in put.text  # people see the plain URL; only the device gets the link
 
             def in_sync() -> bool:
                 return bool(api.get("/devices/pump-001/state").json()["in_sync"])
 
-            _wait_for(in_sync, 30, "the device to report the new model")
+            wait_for(in_sync, 30, "the device to report the new model")
             assert agent.stats().model_version == "7"
         state = api.get("/devices/pump-001/state").json()
+    links = [urlsplit(command.params["artifact_url"]) for command in tap.received("set_desired_state")]
+    assert links, "the device was sent no set_desired_state"
+    for link in links:
+        assert f"{link.scheme}://{link.netloc}{link.path}" == plain_url
+        assert parse_qs(link.query)["token"], "the device was sent a signed link"
     assert state["reported"]["update_status"] == "applied" and state["reported"]["update_target"] == "pump-det@7"
     assert (tmp_path / "edge" / "updates" / "signing-key.json").is_file()  # trusted on first use

@@ -7,7 +7,9 @@ import time
 from pathlib import Path
 
 import httpx
+from authtest_support import api_client, role_key
 
+from cloud.auth.roles import Role
 from cloud.broker import MosquittoBroker
 from cloud.server import CloudService
 from cloud.settings import CloudSettings
@@ -45,7 +47,7 @@ def test_readings_flow_end_to_end_and_a_faulty_pump_gets_one_work_order(
         tsdb_url=f"sqlite:///{tmp_path / 'ts.db'}", port=0,
     )
     model = OnnxModel.load(DEFAULT_PUMP_MODEL)
-    with CloudService(settings) as cloud, httpx.Client(base_url=f"{cloud.api_url}/api/v1", timeout=10) as api:
+    with CloudService(settings) as cloud, api_client(cloud, role_key(cloud, "acme", Role.PLANNER)) as api:
         agents = [
             _agent("pump-001", None, mosquitto, tmp_path, model),
             _agent("pump-002", None, mosquitto, tmp_path, model),
@@ -80,5 +82,6 @@ def test_readings_flow_end_to_end_and_a_faulty_pump_gets_one_work_order(
 
         asset = api.get("/assets/pump-001").json()
         assert asset["last_seen"] is not None
+        assert httpx.get(f"{cloud.api_url}/api/v1/assets/pump-001").status_code == 401  # not without a credential
         series = api.get("/assets/pump-001/telemetry", params={"step": 1}).json()
         assert series  # a downsampled series comes back

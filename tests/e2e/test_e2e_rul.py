@@ -6,8 +6,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import httpx
+from authtest_support import api_client, role_key
 
+from cloud.auth.roles import Role
 from cloud.broker import MosquittoBroker
 from cloud.server import CloudService
 from cloud.settings import CloudSettings
@@ -25,7 +26,7 @@ def test_rul_below_the_horizon_opens_one_work_order(mosquitto: MosquittoBroker, 
         device_id="engine-001", tenant="acme", broker_url=mosquitto.url, sensor="sim:turbofan",
         rate_hz=50.0, publish_interval_s=0.2, state_dir=tmp_path / "edge",
     ))
-    with CloudService(settings) as cloud, httpx.Client(base_url=f"{cloud.api_url}/api/v1", timeout=10) as api:
+    with CloudService(settings) as cloud, api_client(cloud, role_key(cloud, "acme", Role.PLANNER)) as api:
         agent.start()
         time.sleep(4.0)
         agent.stop(flush_timeout_s=20)

@@ -42,15 +42,19 @@ def test_a_running_agent_swaps_reports_and_restarts_on_the_new_model(
 
 def test_a_model_scoring_nan_is_rolled_back_and_an_interrupted_update_resumes(
     tmp_path: Path, fast_settings: Callable[..., AgentSettings], server: ArtifactServer,
+    observe: Callable[..., Observer],
 ) -> None:
     key = CloudKey()
-    server.signing_key = key.endpoint_json()
+    server.signing_key, server.token = key.endpoint_json(), "SECRET-TOKEN-123"  # signed links, key fetched with one
+    observer = observe()
     settings = fast_settings()  # telemetry only: the new model has no window to be smoke-tested on
     nan = build_model(tmp_path / "nan.onnx", scale=[0.0] * 8, version="nan").read_bytes()
     with Agent(settings) as agent:
         agent.commands.dispatch(desired_command(server.add("nan", nan), nan, key, "test-pump", "nan"))
         wait_until(lambda: agent.updates.status == "rolled_back", 15, "the rollback")
         assert agent.stats().model_version == ""  # back to telemetry only, still running
+        wait_until(lambda: any(s.health.get("update_status") == "rolled_back" for s in observer.states("pump-001")),
+                   10, "the rolled_back state on the broker")
 
     good = build_model(tmp_path / "v3.onnx", center=healthy_center("pump-001"), version="3").read_bytes()
     command = desired_command(server.add("v3", good), good, key, "test-pump", "3")
@@ -59,4 +63,5 @@ def test_a_model_scoring_nan_is_rolled_back_and_an_interrupted_update_resumes(
     with Agent(settings) as resumed:
         wait_until(lambda: resumed.updates.status == "applied", 15, "the resumed update")
         assert resumed.stats().model_version == "3"
-    assert server.ranges[-1] == "bytes=200-"
+    assert server.ranges[-1] == "bytes=200-"  # resumed with the link kept in the state directory
+    assert "SECRET-TOKEN-123" not in repr(observer.messages)  # nor in any state or heartbeat sent

@@ -1,9 +1,10 @@
-"""The updater against a stand-in agent: verify, swap, persist, probation, rollback, resume, trust."""
+"""The updater against a stand-in agent: verify, swap, persist, probation, rollback, resume, trust, links."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,11 +19,13 @@ from contract.channels import PUMP_CHANNELS
 from contract.wire import Command
 from edge.errors import UpdateError
 from edge.runtime import OnnxModel
+from edge.updates.signing_key import SIGNING_KEY_PATH
 from edge.updates.updater import Updater, UpdaterConfig
 
 NAMES = tuple(c.name for c in PUMP_CHANNELS)
 UNITS = tuple(c.unit for c in PUMP_CHANNELS)
 DONE = ("applied", "rolled_back", "probation")
+SECRET = "SECRET-TOKEN-123"
 
 
 class FakeHost:
@@ -227,3 +230,58 @@ def test_a_replay_keeps_its_pace_and_says_so(tmp_path: Path) -> None:
     assert run_to_end(updater, host) == "applied"
     assert "sample_rate_hz 20 not applied: the sensor keeps its own pace" in updater.health()["update_detail"]
     assert updater.sample_rate() == 5.0  # not persisted: nothing to restore at a restart
+
+
+def test_the_signing_key_is_fetched_with_the_links_token(
+    tmp_path: Path, server: ArtifactServer, signer: CloudKey
+) -> None:
+    server.token = SECRET  # the cloud refuses the signing key, as the artifact, without it
+    host, content = FakeHost(None), artifact(tmp_path, "2")
+    updater = make_updater(tmp_path / "state", host)
+    updater.handle_command(desired_command(server.add("v2", content), content, signer, "test-pump", "2"))
+    assert run_to_end(updater, host) == "probation"
+    assert f"{SIGNING_KEY_PATH}?token={SECRET}" in server.requests
+    assert (tmp_path / "state" / "updates" / "signing-key.json").exists()
+
+
+@pytest.mark.parametrize("trust", ["pinned", "tofu"])
+def test_a_refused_link_fails_the_update_for_good_with_its_reason(
+    tmp_path: Path, server: ArtifactServer, signer: CloudKey, trust: str
+) -> None:
+    server.token = SECRET
+    host, content = FakeHost(None), artifact(tmp_path, "2")
+    pinned = signer.write_pem(tmp_path / "key.pem") if trust == "pinned" else None
+    updater = make_updater(tmp_path / "state", host, signing_key_file=pinned)
+    updater.handle_command(desired_command(server.add("v2", content), content, signer, "test-pump", "2"))
+    server.token = "rotated"  # the link expired (or was revoked) before the device got to it
+    assert run_to_end(updater, host) == "failed:link_refused"
+    detail = updater.health()["update_detail"]
+    assert "expired or revoked" in detail and "new desired state" in detail and SECRET not in detail
+    fetching = "the signing key" if trust == "tofu" else "the artifact"
+    assert f"when fetching {fetching}" in detail
+    assert len(server.requests) == 1  # asked once
+    assert not (tmp_path / "state" / "updates" / "desired.json").exists()  # dropped: no retry after retry_after_s
+    assert host.model is None
+
+
+def test_the_links_token_reaches_no_log_status_or_report(
+    tmp_path: Path, server: ArtifactServer, signer: CloudKey, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="edge")
+    server.token = SECRET
+    content = artifact(tmp_path, "2")
+    good = server.add("api/v1/models/test-pump/versions/2/artifact", content)
+    shown: list[str] = []
+    for case, url in [("missing", good.replace("/versions/2/", "/versions/9/")), ("refused", good), ("ok", good)]:
+        server.token = "rotated" if case == "refused" else SECRET
+        host, state = FakeHost(None), tmp_path / case
+        updater = make_updater(state, host, signing_key_file=signer.write_pem(tmp_path / "key.pem"))
+        updater.handle_command(desired_command(url, content, signer, "test-pump", "2"))
+        status = run_to_end(updater, host)
+        assert status == {"missing": "failed:download", "refused": "failed:link_refused", "ok": "probation"}[case]
+        shown += [json.dumps(updater.health()), (state / "updates" / "status.json").read_text()]
+    shown.append(caplog.text)
+    assert SECRET not in "\n".join(shown)
+    assert "/versions/9/artifact?…: HTTP 404" in "\n".join(shown)  # the link is still named, redacted
+    kept = tmp_path / "missing" / "updates" / "desired.json"  # a failed download keeps the wish, link and all
+    assert SECRET in kept.read_text() and kept.stat().st_mode & 0o777 == 0o600

@@ -1,8 +1,9 @@
-"""Resumable artifact download against a local HTTP server with Range support."""
+"""Resumable artifact download against a local HTTP server with Range support and signed links."""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import random
 from pathlib import Path
@@ -16,6 +17,7 @@ from edge.updates.download import DownloadPolicy, fetch_artifact
 
 CONTENT = os.urandom(300_000)
 SHA = hashlib.sha256(CONTENT).hexdigest()
+SECRET = "SECRET-TOKEN-123"
 
 
 def quick_backoff() -> Backoff:
@@ -87,3 +89,45 @@ def test_an_unreachable_server_fails_after_the_attempts(tmp_path: Path) -> None:
     assert failed.value.reason == "download" and "after 3 attempts" in str(failed.value)
     with pytest.raises(UpdateError, match="bad_url"):
         fetch_artifact("file:///etc/passwd", SHA, tmp_path, quick_backoff())
+
+
+@pytest.mark.parametrize("code", [401, 403])
+def test_a_refused_link_is_final_and_says_so_without_its_token(tmp_path: Path, code: int) -> None:
+    with artifact_server() as server:
+        server.token = SECRET
+        url = server.add("m.onnx", CONTENT)
+        server.token, server.refuse_code = "rotated", code  # the link expired or was revoked
+        with pytest.raises(UpdateError) as refused:
+            fetch_artifact(url, SHA, tmp_path, quick_backoff())
+    assert refused.value.reason == "link_refused"
+    assert f"HTTP {code}: expired or revoked" in str(refused.value) and "new desired state" in str(refused.value)
+    assert SECRET not in str(refused.value)
+    assert server.requests == [f"/m.onnx?token={SECRET}"]  # asked once: not retried
+
+
+def test_no_download_outcome_shows_the_links_token(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="edge")
+    messages: list[str] = []
+
+    def fails(url: str, reason: str, sha: str = SHA) -> None:
+        with pytest.raises(UpdateError) as failed:
+            fetch_artifact(url, sha, tmp_path / "failed", quick_backoff(), DownloadPolicy(attempts=2))
+        assert failed.value.reason == reason
+        messages.append(str(failed.value))
+
+    with artifact_server() as server:
+        server.token = SECRET
+        url = server.add("api/v1/models/m/versions/2/artifact", CONTENT)
+        fails(f"{server.url}/api/v1/models/m/versions/9/artifact?token={SECRET}", "download")  # 404
+        fails(f"http://127.0.0.1:9/artifact?token={SECRET}", "download")  # unreachable, retried
+        fails(f"{url} x", "download")  # a space: http.client's InvalidURL quotes the path and query
+        fails(f"ftp://127.0.0.1/artifact?token={SECRET}", "bad_url")
+        fails(url, "sha256_mismatch", hashlib.sha256(b"other").hexdigest())
+        server.token = "rotated"
+        fails(url, "link_refused")
+        server.token, server.cut_after = SECRET, 100_000  # a dropped connection, then a success
+        assert fetch_artifact(url, SHA, tmp_path / "ok", quick_backoff()).read_bytes() == CONTENT
+    shown = "\n".join([*messages, caplog.text])
+    assert SECRET not in shown
+    assert f"{server.url}/api/v1/models/m/versions/9/artifact?…: HTTP 404" in shown  # still says which link
+    assert sum("download_retry" in r.getMessage() for r in caplog.records) >= 3  # the logs were captured

@@ -1,4 +1,4 @@
-"""Shared by the over-the-air update tests: a small HTTP server with Range support, and a signer."""
+"""Shared by the over-the-air update tests: a small HTTP server with Range support and signed links, and a signer."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import hashlib
 import http.server
 import json
 import threading
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,10 +23,19 @@ from edge.updates.signing_key import SIGNING_KEY_PATH
 
 @dataclass
 class ArtifactServer:
-    """Serves `files` (path -> bytes) and the signing key; records each request's Range header."""
+    """Serves `files` (path -> bytes) and the signing key; records each request's Range header.
+
+    With `token` set it is the cloud behind a signed link: every request, the signing
+    key's included, must carry `?token=<token>`, else it is answered `refuse_code`
+    (401); `add` then hands out links with the token. `requests` records every
+    request's path and query.
+    """
 
     files: dict[str, bytes] = field(default_factory=dict)
     ranges: list[str | None] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+    token: str | None = None
+    refuse_code: int = 401
     cut_after: int | None = None  # the next response breaks off after this many body bytes
     ignore_range: bool = False
     signing_key: dict[str, Any] | None = None
@@ -33,7 +43,7 @@ class ArtifactServer:
 
     def add(self, name: str, content: bytes) -> str:
         self.files[f"/{name}"] = content
-        return f"{self.url}/{name}"
+        return f"{self.url}/{name}" + (f"?token={self.token}" if self.token is not None else "")
 
 
 def _handler(server: ArtifactServer) -> type[http.server.BaseHTTPRequestHandler]:
@@ -42,10 +52,15 @@ def _handler(server: ArtifactServer) -> type[http.server.BaseHTTPRequestHandler]
             return
 
         def do_GET(self) -> None:
-            if self.path == SIGNING_KEY_PATH and server.signing_key is not None:
+            server.requests.append(self.path)
+            path, _, query = self.path.partition("?")
+            if server.token is not None and urllib.parse.parse_qs(query).get("token") != [server.token]:
+                self._send(server.refuse_code, b"a valid token is required", {})
+                return
+            if path == SIGNING_KEY_PATH and server.signing_key is not None:
                 self._send(200, json.dumps(server.signing_key).encode(), {})
                 return
-            content = server.files.get(self.path)
+            content = server.files.get(path)
             if content is None:
                 self._send(404, b"not found", {})
                 return

@@ -8,9 +8,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
 
+from cloud.api.access import PrincipalDep, allow
 from cloud.api.deps import NowDep, SessionDep, SettingsDep, TimeSeriesDep
 from cloud.api.schemas import AssetDetail, AssetSummary, ChannelInfo, ChannelSeries, TelemetrySeries
 from cloud.api.timestamps import epoch, optional_utc, utc
+from cloud.auth.roles import Permission
 from cloud.maintenance.health import asset_health
 from cloud.settings import CloudSettings
 from cloud.store.assets import get_asset, list_assets, open_work_order_counts
@@ -24,20 +26,23 @@ TARGET_POINTS = 500
 MAX_POINTS = 10_000
 
 
-@router.get("")
-def read_assets(session: SessionDep, settings: SettingsDep, now: NowDep) -> list[AssetSummary]:
-    """Every asset with its health at a glance."""
-    open_orders = open_work_order_counts(session)
-    return [_summary(asset, open_orders.get(asset.device_id, 0), now, settings) for asset in list_assets(session)]
+@router.get("", dependencies=[allow(Permission.ASSETS_READ)])
+def read_assets(session: SessionDep, principal: PrincipalDep, settings: SettingsDep, now: NowDep) -> list[AssetSummary]:
+    """Every asset the caller may see (its tenant's; a customer's own) with its health at a glance."""
+    scope = principal.scope
+    open_orders = open_work_order_counts(session, scope)
+    assets = list_assets(session, scope)
+    return [_summary(asset, open_orders.get(asset.device_id, 0), now, settings) for asset in assets]
 
 
-@router.get("/{device_id}")
+@router.get("/{device_id}", dependencies=[allow(Permission.ASSETS_READ)], responses={404: {}})
 def read_asset(
-    device_id: str, session: SessionDep, timeseries: TimeSeriesDep, settings: SettingsDep, now: NowDep
+    device_id: str, session: SessionDep, principal: PrincipalDep, timeseries: TimeSeriesDep, settings: SettingsDep,
+    now: NowDep,
 ) -> AssetDetail:
     """One asset: its channels (canonical units), model, health and how many readings are stored."""
-    asset = get_asset(session, device_id)
-    open_orders = open_work_order_counts(session).get(device_id, 0)
+    asset = get_asset(session, device_id, principal.scope)
+    open_orders = open_work_order_counts(session, principal.scope).get(device_id, 0)
     labels = {c.name: c.label for c in CATALOGUE.get(asset.asset_kind, ())}
     last_reading = timeseries.last_ts(device_id)
     return AssetDetail(
@@ -51,10 +56,11 @@ def read_asset(
     )
 
 
-@router.get("/{device_id}/telemetry")
+@router.get("/{device_id}/telemetry", dependencies=[allow(Permission.TELEMETRY_READ)], responses={404: {}})
 def read_telemetry(
     device_id: str,
     session: SessionDep,
+    principal: PrincipalDep,
     timeseries: TimeSeriesDep,
     now: NowDep,
     start: Annotated[datetime | None, Query(description="ISO-8601; default: an hour before `end`")] = None,
@@ -62,7 +68,7 @@ def read_telemetry(
     step: Annotated[float | None, Query(description=f"bucket seconds; default: ≤ {TARGET_POINTS} buckets")] = None,
 ) -> TelemetrySeries:
     """Mean per channel of each `step`-second bucket in [start, end); empty buckets are left out."""
-    asset = get_asset(session, device_id)
+    asset = get_asset(session, device_id, principal.scope)
     first, last, bucket = _resolve_range(start, end, step, now)
     series = timeseries.query(device_id, first, last, bucket)
     units = {c["name"]: c["unit"] for c in asset.channels}

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, status
 
-from cloud.api.deps import ContextDep, NowDep, RawReadingsDep, SessionDep, SignerDep
+from cloud.api.access import AuditDep, allow
+from cloud.api.deps import ContextDep, LinksDep, NowDep, RawReadingsDep, SessionDep, SignerDep
 from cloud.api.model_schemas import CalibrationPublic, DesiredStatePublic, DetectorFitCreate, DetectorFitPublic
-from cloud.api.routers.models import artifact_path, model_public
+from cloud.api.routers.models import model_public
 from cloud.api.timestamps import epoch, utc
+from cloud.audit.trail import Change
+from cloud.auth.roles import Permission
+from cloud.registry.artifact_links import ArtifactLinks
 from cloud.registry.desired_state import desired_state_command, mark_published, request_model
 from cloud.registry.detector_fit import CalibrationSelection, FittedModel, fit_asset_detector
 from cloud.settings import CloudSettings
@@ -19,42 +23,48 @@ router = APIRouter(prefix="/assets", tags=["models"])
 
 @router.post(
     "/{device_id}/detector",
+    dependencies=[allow(Permission.MODELS_WRITE)],
     status_code=status.HTTP_201_CREATED,
     responses={404: {}, 422: {"description": "too few stored readings, or no detector for the asset's kind"}},
 )
 def fit_detector_for_asset(
     device_id: str,
-    request: Request,
     context: ContextDep,
     session: SessionDep,
+    auditor: AuditDep,
     reader: RawReadingsDep,
     signer: SignerDep,
+    links: LinksDep,
     now: NowDep,
     fit: DetectorFitCreate | None = None,
 ) -> DetectorFitPublic:
     """Fit the asset's anomaly detector on its stored calibration, register it and set it as the device's model.
 
-    The device is told on its commands topic (`set_desired_state`, QoS 1) where to fetch the artifact and
-    which digest and signature to check; the desired state is stored even if the broker is unreachable.
+    The device is told on its commands topic (`set_desired_state`, QoS 1) where to fetch the artifact (a signed,
+    expiring link) and which digest and signature to check; the desired state is stored even if the broker is
+    unreachable.
     """
-    fit = fit or DetectorFitCreate(requested_by="api")
-    asset = get_asset(session, device_id)
+    fit = fit or DetectorFitCreate()
+    who = auditor.principal.label
+    asset = get_asset(session, device_id, auditor.principal.scope)
     selection = _selection(fit, context.settings)
-    fitted = fit_asset_detector(session, reader, signer, asset, selection, now, fit.requested_by)
+    fitted = fit_asset_detector(session, reader, signer, asset, selection, now, who)
     model = fitted.registration.row
-    base = context.settings.public_api_url or str(request.base_url)
-    url = base.rstrip("/") + artifact_path(model.model_id, model.version)
-    desired = request_model(session, asset, model, fit.requested_by, now, fitted.explanation)
+    desired = request_model(session, asset, model, who, now, fitted.explanation)
+    auditor.record(Change("fit_detector", "model", f"{model.model_id}@{model.version}", asset.tenant, after={
+        "device_id": asset.device_id, "sha256": model.sha256, "calibration_readings": fitted.rows}))
+    auditor.record(Change("set_desired_state", "device", asset.device_id, asset.tenant, after={
+        "model_id": model.model_id, "model_version": model.version}))
     # Committed before the device hears of it, so the artifact it is sent to fetch exists.
     session.commit()
-    command = desired_state_command(asset, model, url, now)
+    command = desired_state_command(asset, model, links.link(asset, model), now)
     if context.publish_command is not None and context.publish_command(command):
         mark_published(desired, command, now)
         session.commit()
     return DetectorFitPublic(
         model=model_public(model),
         calibration=_calibration(fitted),
-        desired_state=_desired(desired, url),
+        desired_state=_desired(desired, links),
         explanation=fitted.explanation,
     )
 
@@ -76,7 +86,7 @@ def _calibration(fitted: FittedModel) -> CalibrationPublic:
     )
 
 
-def _desired(row: DesiredStateRow, url: str) -> DesiredStatePublic:
+def _desired(row: DesiredStateRow, links: ArtifactLinks) -> DesiredStatePublic:
     return DesiredStatePublic(
         device_id=row.device_id,
         model_id=row.model_id,
@@ -84,6 +94,6 @@ def _desired(row: DesiredStateRow, url: str) -> DesiredStatePublic:
         requested_by=row.requested_by,
         requested_at=utc(row.requested_at),
         explanation=row.explanation,
-        artifact_url=url,
+        artifact_url=links.plain_url(row.model_id, row.model_version),
         command_published=row.command_published_at is not None,
     )

@@ -1,42 +1,53 @@
-"""A device's desired and reported state: read it, and set the desired model (and sample rate) as a planner."""
+"""A device's desired and reported state: read it, and set the desired model (and sample rate) as an operator."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
-from cloud.api.deps import ContextDep, NowDep, SessionDep
+from cloud.api.access import AuditDep, PrincipalDep, allow
+from cloud.api.deps import ContextDep, LinksDep, NowDep, SessionDep
 from cloud.api.device_schemas import DesiredStateChange, DesiredStateView, DeviceStateView, ReportedStateView
-from cloud.api.routers.models import artifact_path
 from cloud.api.timestamps import optional_utc, utc
-from cloud.registry.device_state import DesiredChange, DeviceState, device_state, set_desired
+from cloud.audit.trail import Change
+from cloud.auth.roles import Permission
+from cloud.registry.device_state import DesiredChange, DeviceState, current_desired, device_state, set_desired
 from cloud.store.assets import get_asset
+from cloud.store.tables import DesiredStateRow
 
 router = APIRouter(prefix="/devices", tags=["devices"])
 
 
-@router.get("/{device_id}/state", responses={404: {}})
-def read_device_state(device_id: str, session: SessionDep) -> DeviceStateView:
+@router.get("/{device_id}/state", dependencies=[allow(Permission.DEVICES_READ)], responses={404: {}})
+def read_device_state(device_id: str, session: SessionDep, principal: PrincipalDep) -> DeviceStateView:
     """What the device should run, what it reports running (and how its last update went), and whether they agree."""
-    return state_view(device_state(session, get_asset(session, device_id)))
+    return state_view(device_state(session, get_asset(session, device_id, principal.scope)))
 
 
-@router.put("/{device_id}/state", responses={404: {}, 422: {"description": "the model does not fit the device"}})
+@router.put("/{device_id}/state", dependencies=[allow(Permission.DEVICES_WRITE)],
+            responses={404: {}, 422: {"description": "the model does not fit the device"}})
 def write_device_state(
-    device_id: str, change: DesiredStateChange, request: Request, context: ContextDep, session: SessionDep,
-    now: NowDep,
+    device_id: str, change: DesiredStateChange, context: ContextDep, session: SessionDep, auditor: AuditDep,
+    links: LinksDep, now: NowDep,
 ) -> DeviceStateView:
-    """Set the device's desired model (a registered version) and sample rate; pushed as `set_desired_state`."""
-    asset = get_asset(session, device_id)
-    url = artifact_url(context.settings.public_api_url or str(request.base_url), change.model_id,
-                       change.model_version)
-    desired = DesiredChange(change.model_id, change.model_version, change.requested_by, change.explanation,
+    """Set the device's desired model (a registered version of its tenant) and sample rate; pushed as
+    `set_desired_state` with a signed, expiring artifact link."""
+    asset = get_asset(session, device_id, auditor.principal.scope)
+    before = _desired_fields(current_desired(session, device_id))
+    desired = DesiredChange(change.model_id, change.model_version, auditor.principal.label, change.explanation,
                             change.sample_rate_hz)
-    set_desired(session, asset, desired, url, now, context.publish_command)
+    # set_desired commits the wish before publishing; the audit entry goes in the same transaction.
+    auditor.record(Change("set_desired_state", "device", asset.device_id, asset.tenant, before, {
+        "model_id": change.model_id, "model_version": change.model_version, "sample_rate_hz": change.sample_rate_hz,
+        "explanation": change.explanation}))
+    set_desired(session, asset, desired, links, now, context.publish_command)
     return state_view(device_state(session, asset))
 
 
-def artifact_url(base: str, model_id: str, version: str) -> str:
-    return base.rstrip("/") + artifact_path(model_id, version)
+def _desired_fields(row: DesiredStateRow | None) -> dict[str, object] | None:
+    if row is None:
+        return None
+    return {"model_id": row.model_id, "model_version": row.model_version, "sample_rate_hz": row.sample_rate_hz,
+            "requested_by": row.requested_by}
 
 
 def state_view(state: DeviceState) -> DeviceStateView:

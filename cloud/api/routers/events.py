@@ -7,18 +7,21 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from cloud.api.access import PrincipalDep, allow
 from cloud.api.deps import SessionDep
 from cloud.api.schemas import EventKindName, EventOut, ModelOut, RulOut, WindowOut
 from cloud.api.timestamps import epoch, utc
+from cloud.auth.roles import Permission
 from cloud.store.events import get_event, list_events
 from cloud.store.tables import EventRow
 
 router = APIRouter(prefix="/events", tags=["events"])
 
 
-@router.get("")
+@router.get("", dependencies=[allow(Permission.EVENTS_READ)])
 def read_events(
     session: SessionDep,
+    principal: PrincipalDep,
     asset: Annotated[str | None, Query(description="device id")] = None,
     kind: EventKindName | None = None,
     since: Annotated[datetime | None, Query(description="ISO-8601; events at or after this time")] = None,
@@ -27,6 +30,7 @@ def read_events(
 ) -> list[EventOut]:
     rows = list_events(
         session,
+        principal.scope,
         device_id=asset,
         kind=kind,
         since=None if since is None else epoch(since),
@@ -36,9 +40,9 @@ def read_events(
     return [event_out(row) for row in rows]
 
 
-@router.get("/{event_id}")
-def read_event(event_id: int, session: SessionDep) -> EventOut:
-    return event_out(get_event(session, event_id))
+@router.get("/{event_id}", dependencies=[allow(Permission.EVENTS_READ)], responses={404: {}})
+def read_event(event_id: int, session: SessionDep, principal: PrincipalDep) -> EventOut:
+    return event_out(get_event(session, event_id, principal.scope))
 
 
 def event_out(row: EventRow) -> EventOut:

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
+from cloud.api.access import PUBLIC
 from cloud.api.deps import ContextDep
 from cloud.api.schemas import HealthOut
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", responses={503: {"model": HealthOut, "description": "a store does not answer"}})
+@router.get(
+    "/healthz",
+    dependencies=[PUBLIC],
+    responses={503: {"model": HealthOut, "description": "a store does not answer"}},
+)
 def healthz(context: ContextDep, response: Response) -> HealthOut:
     database, timeseries = context.database.reachable(), context.timeseries.reachable()
     connected = None if context.broker_connected is None else context.broker_connected()

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response, status
 
+from cloud.api.access import AuditDep, PrincipalDep, allow
 from cloud.api.byte_ranges import UnsatisfiableRangeError, if_range_matches, parse_range
 from cloud.api.deps import ArtifactBodyDep, NowDep, SessionDep, SignerDep
 from cloud.api.model_schemas import (
@@ -17,21 +18,29 @@ from cloud.api.model_schemas import (
     SigningKeyPublic,
 )
 from cloud.api.timestamps import utc
+from cloud.audit.trail import Change
+from cloud.auth.principal import Principal
+from cloud.auth.roles import Permission
+from cloud.errors import NotFoundError
 from cloud.maintenance.findings import field_precision
+from cloud.registry.artifact_links import artifact_path
 from cloud.registry.artifacts import describe_artifact
 from cloud.registry.signing import ALGORITHM
 from cloud.registry.store import get_model, list_models, model_content, register_artifact
+from cloud.store.scope import Scope
 from cloud.store.tables import ModelArtifactRow
 
 router = APIRouter(prefix="/models", tags=["models"])
 
-API_PREFIX = "/api/v1"  # where app.py mounts this router; artifact paths are given from the root
+_READ = allow(Permission.MODELS_READ)
+_TENANT = Query(max_length=64, description="platform administrators: only this tenant's (others: their own)")
 _UPLOAD = {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}
 _DOWNLOAD = {"content": {"application/octet-stream": {}}, "description": "the ONNX bytes, or the requested range"}
 
 
 @router.post(
     "",
+    dependencies=[allow(Permission.MODELS_WRITE)],
     status_code=status.HTTP_201_CREATED,
     openapi_extra={"requestBody": {**_UPLOAD, "required": True}},
     responses={
@@ -45,32 +54,43 @@ _DOWNLOAD = {"content": {"application/octet-stream": {}}, "description": "the ON
 def register_model(
     body: ArtifactBodyDep,
     session: SessionDep,
+    auditor: AuditDep,
     signer: SignerDep,
     now: NowDep,
     response: Response,
-    registered_by: Annotated[str, Query(min_length=1, max_length=128)] = "api",
+    tenant: Annotated[str | None, Query(max_length=64, description="platform administrators only: whose")] = None,
 ) -> ModelPublic:
-    """Register an ONNX artifact (raw bytes): validated, hashed and signed here; id and version from its metadata."""
-    registration = register_artifact(session, describe_artifact(body), signer, now, registered_by)
+    """Register an ONNX artifact (raw bytes) in the caller's tenant: validated, hashed and signed here; id and
+    version from its metadata."""
+    principal = auditor.principal
+    owner = principal.tenant_for(tenant)
+    registration = register_artifact(session, owner, describe_artifact(body), signer, now, principal.label)
+    if registration.created:
+        row = registration.row
+        auditor.record(Change("register", "model", f"{row.model_id}@{row.version}", owner, after={
+            "kind": row.kind, "asset_kind": row.asset_kind, "sha256": row.sha256, "size_bytes": row.size_bytes}))
     session.commit()
     if not registration.created:
         response.status_code = status.HTTP_200_OK
     return model_public(registration.row)
 
 
-@router.get("")
+@router.get("", dependencies=[_READ])
 def read_models(
     session: SessionDep,
+    principal: PrincipalDep,
+    tenant: Annotated[str | None, _TENANT] = None,
     kind: ModelKind | None = None,
     asset_kind: str | None = None,
     device: Annotated[str | None, Query(description="models fitted for this asset (device id)")] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
 ) -> list[ModelPublic]:
     """Registered model versions, newest registration first."""
-    return [model_public(row) for row in list_models(session, kind, asset_kind, device, limit)]
+    scope = principal.narrowed(tenant)
+    return [model_public(row) for row in list_models(session, scope, kind, asset_kind, device, limit)]
 
 
-@router.get("/signing-key")
+@router.get("/signing-key", dependencies=[allow(Permission.SIGNING_KEY_READ)])
 def read_signing_key(signer: SignerDep) -> SigningKeyPublic:
     """The public key every artifact signature verifies against; devices pin it."""
     key = signer.public_key
@@ -83,8 +103,8 @@ def read_signing_key(signer: SignerDep) -> SigningKeyPublic:
     )
 
 
-@router.get("/field-precision")
-def read_field_precision(session: SessionDep) -> list[FieldPrecisionPublic]:
+@router.get("/field-precision", dependencies=[_READ])
+def read_field_precision(session: SessionDep, principal: PrincipalDep) -> list[FieldPrecisionPublic]:
     """Per model version: work orders completed, what technicians found, and the precision that gives."""
     return [
         FieldPrecisionPublic(
@@ -95,30 +115,39 @@ def read_field_precision(session: SessionDep) -> list[FieldPrecisionPublic]:
             false_alarms=p.false_alarms,
             precision=p.precision,
         )
-        for p in field_precision(session)
+        for p in field_precision(session, principal.scope)
     ]
 
 
-@router.get("/{model_id}/versions/{version}", responses={404: {}})
-def read_model(model_id: str, version: str, session: SessionDep) -> ModelPublic:
+@router.get("/{model_id}/versions/{version}", dependencies=[_READ], responses={404: {}})
+def read_model(
+    model_id: str, version: str, session: SessionDep, principal: PrincipalDep,
+    tenant: Annotated[str | None, _TENANT] = None,
+) -> ModelPublic:
     """One model version: its input schema, threshold, metrics, digest and signature."""
-    return model_public(get_model(session, model_id, version))
+    return model_public(get_model(session, principal.narrowed(tenant), model_id, version))
 
 
 @router.get(
     "/{model_id}/versions/{version}/artifact",
     response_class=Response,
+    dependencies=[allow(Permission.ARTIFACTS_DOWNLOAD)],
     responses={200: _DOWNLOAD, 206: _DOWNLOAD, 404: {}, 416: {"description": "the range lies outside the artifact"}},
 )
 def download_artifact(
     model_id: str,
     version: str,
     session: SessionDep,
+    principal: PrincipalDep,
     range_header: Annotated[str | None, Header(alias="Range")] = None,
     if_range: Annotated[str | None, Header(alias="If-Range")] = None,
+    tenant: Annotated[str | None, _TENANT] = None,
 ) -> Response:
-    """The ONNX bytes, with `X-Content-SHA256` and `X-Signature-Ed25519`; `Range: bytes=N-` resumes a download."""
-    row, content = model_content(session, model_id, version)
+    """The ONNX bytes, with `X-Content-SHA256` and `X-Signature-Ed25519`; `Range: bytes=N-` resumes a download.
+
+    Devices authenticate with the signed link they were sent (`?token=`), valid for that model version only.
+    """
+    row, content = model_content(session, _download_scope(principal, model_id, version, tenant), model_id, version)
     etag = f'"{row.sha256}"'
     headers = {
         "X-Content-SHA256": row.sha256,
@@ -142,12 +171,16 @@ def download_artifact(
     return Response(part, status_code=status.HTTP_206_PARTIAL_CONTENT, headers=headers, media_type=media)
 
 
-def artifact_path(model_id: str, version: str) -> str:
-    return f"{API_PREFIX}/models/{model_id}/versions/{version}/artifact"
+def _download_scope(principal: Principal, model_id: str, version: str, tenant: str | None) -> Scope:
+    grant = principal.artifact
+    if grant is not None and (grant.model_id, grant.version) != (model_id, version):
+        raise NotFoundError(f"model {model_id!r} version {version!r} is not registered")
+    return principal.narrowed(tenant)
 
 
 def model_public(row: ModelArtifactRow) -> ModelPublic:
     return ModelPublic(
+        tenant=row.tenant,
         id=row.model_id,
         version=row.version,
         kind=row.kind,  # type: ignore[arg-type]  # registration admits only these

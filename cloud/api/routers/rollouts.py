@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, status
 from sqlalchemy.orm import Session
 
-from cloud.api.deps import ApiContext, ContextDep, NowDep, SessionDep
+from cloud.api.access import AuditDep, PrincipalDep, allow
+from cloud.api.deps import ContextDep, LinksDep, NowDep, SessionDep
 from cloud.api.device_schemas import RolloutCreate, RolloutDeviceView, RolloutView
 from cloud.api.timestamps import optional_utc, utc
+from cloud.audit.trail import Change
+from cloud.auth.roles import Permission
 from cloud.registry.rollouts import (
     CommandSender,
     RolloutPlan,
@@ -23,40 +26,47 @@ from cloud.store.tables import RolloutRow
 router = APIRouter(prefix="/rollouts", tags=["rollouts"])
 
 
-@router.post("", status_code=status.HTTP_201_CREATED,
+_READ, _WRITE = allow(Permission.ROLLOUTS_READ), allow(Permission.ROLLOUTS_WRITE)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, dependencies=[_WRITE],
              responses={404: {"description": "unknown model"}, 422: {"description": "the plan does not fit"}})
-def start_rollout(body: RolloutCreate, request: Request, context: ContextDep, session: SessionDep,
+def start_rollout(body: RolloutCreate, context: ContextDep, session: SessionDep, auditor: AuditDep, links: LinksDep,
                   now: NowDep) -> RolloutView:
-    """Start a rollout: its first stage's devices are sent `set_desired_state` now."""
-    plan = RolloutPlan(body.model_id, body.model_version, body.devices, body.group, body.stages,
-                       body.failure_budget, body.device_deadline_s, body.requested_by)
-    rollout = create_rollout(session, plan, now, _sender(context, request))
+    """Start a rollout to devices of the caller's tenant: its first stage's devices are sent `set_desired_state` now."""
+    tenant = auditor.principal.tenant_for(body.tenant)
+    plan = RolloutPlan(tenant, body.model_id, body.model_version, body.devices, body.group, body.stages,
+                       body.failure_budget, body.device_deadline_s, auditor.principal.label)
+
+    def audit_start(rollout: RolloutRow) -> None:
+        # Called before the rollout's first commit, so the trail never misses a started rollout.
+        auditor.record(Change("start", "rollout", str(rollout.id), tenant, after=body.model_dump(exclude={"tenant"})))
+
+    rollout = create_rollout(session, plan, now, CommandSender(links, context.publish_command), audit_start)
     return rollout_view(session, rollout)
 
 
-@router.get("")
-def read_rollouts(session: SessionDep) -> list[RolloutView]:
-    """Every rollout, newest first."""
-    return [rollout_view(session, r) for r in list_rollouts(session)]
+@router.get("", dependencies=[_READ])
+def read_rollouts(session: SessionDep, principal: PrincipalDep) -> list[RolloutView]:
+    """Every rollout of the caller's tenant, newest first."""
+    return [rollout_view(session, r) for r in list_rollouts(session, principal.scope)]
 
 
-@router.get("/{rollout_id}", responses={404: {}})
-def read_rollout(rollout_id: int, session: SessionDep) -> RolloutView:
+@router.get("/{rollout_id}", dependencies=[_READ], responses={404: {}})
+def read_rollout(rollout_id: int, session: SessionDep, principal: PrincipalDep) -> RolloutView:
     """A rollout with each device's stage and status (as of its last advance)."""
-    return rollout_view(session, get_rollout(session, rollout_id))
+    return rollout_view(session, get_rollout(session, principal.scope, rollout_id))
 
 
-@router.post("/{rollout_id}/advance", responses={404: {}})
-def advance_rollout(rollout_id: int, request: Request, context: ContextDep, session: SessionDep,
+@router.post("/{rollout_id}/advance", dependencies=[_WRITE], responses={404: {}})
+def advance_rollout(rollout_id: int, context: ContextDep, session: SessionDep, auditor: AuditDep, links: LinksDep,
                     now: NowDep) -> RolloutView:
     """Judge the devices by what they reported and move the rollout on now (the service also does it periodically)."""
-    rollout = get_rollout(session, rollout_id)
-    advance(session, rollout, now, _sender(context, request))
+    rollout = get_rollout(session, auditor.principal.scope, rollout_id)
+    before = {"status": rollout.status, "current_stage": rollout.current_stage}
+    auditor.record(Change("advance", "rollout", str(rollout.id), rollout.tenant, before))
+    advance(session, rollout, now, CommandSender(links, context.publish_command))
     return rollout_view(session, rollout)
-
-
-def _sender(context: ApiContext, request: Request) -> CommandSender:
-    return CommandSender(context.settings.public_api_url or str(request.base_url), context.publish_command)
 
 
 def rollout_view(session: Session, rollout: RolloutRow) -> RolloutView:

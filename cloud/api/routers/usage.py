@@ -7,9 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
 
+from cloud.api.access import PrincipalDep, allow
 from cloud.api.deps import NowDep, SessionDep
 from cloud.api.timestamps import epoch, optional_utc, utc
 from cloud.api.usage_schemas import CounterValue, UsageView
+from cloud.auth.roles import Permission
 from cloud.store.assets import get_asset
 from cloud.store.tables import UsageReportRow
 from cloud.store.usage import usage_summary
@@ -17,16 +19,17 @@ from cloud.store.usage import usage_summary
 router = APIRouter(prefix="/assets", tags=["usage"])
 
 
-@router.get("/{device_id}/usage")
+@router.get("/{device_id}/usage", dependencies=[allow(Permission.USAGE_READ)], responses={404: {}})
 def read_usage(
     device_id: str,
     session: SessionDep,
+    principal: PrincipalDep,
     now: NowDep,
     start: Annotated[datetime | None, Query(description="ISO-8601; default: the beginning of time")] = None,
     end: Annotated[datetime | None, Query(description="ISO-8601; default: now or the newest report")] = None,
 ) -> UsageView:
     """The latest cumulative counters, and the use between the first and last report within the range."""
-    get_asset(session, device_id)  # 404 for an unknown asset
+    get_asset(session, device_id, principal.scope)  # 404 for an asset the caller may not see
     start_ts = 0.0 if start is None else epoch(start)
     if end is not None and epoch(end) < start_ts:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "end is before start")

@@ -1,0 +1,1 @@
+"""Identity and access: accounts, sign-in, tokens, API keys, roles and the scope each caller sees."""

@@ -1,0 +1,80 @@
+"""Who may do what: the roles people and machines hold, the permissions each route asks for, and the table between.
+
+A route asks for one permission (`cloud.api.access.Allow`); a caller has it when the table
+below gives it to the caller's role. Which rows the caller then sees is the tenant scope
+(`cloud.store.scope`), decided separately: a planner may read work orders, but only its
+own tenant's. Adding a role or a permission is a line here, not a branch in a router.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    ADMIN = "admin"  # everything in its tenant, including users, API keys and the audit trail
+    PLANNER = "planner"  # decides work orders, manages contracts, customers and technicians
+    TECHNICIAN = "technician"  # works the orders: starts and completes them with a finding
+    CUSTOMER = "customer"  # sees only its own customer's assets, contracts and usage
+    OPERATOR = "operator"  # models, detectors, rollouts and device state
+    VIEWER = "viewer"  # reads the tenant's fleet, changes nothing
+
+
+class Permission(StrEnum):
+    ASSETS_READ = "assets:read"
+    TELEMETRY_READ = "telemetry:read"
+    EVENTS_READ = "events:read"
+    USAGE_READ = "usage:read"
+    STATS_READ = "stats:read"
+    WORK_ORDERS_READ = "work_orders:read"
+    WORK_ORDERS_DECIDE = "work_orders:decide"  # approve, reject
+    WORK_ORDERS_WORK = "work_orders:work"  # start, complete with a finding
+    CONTRACTS_READ = "contracts:read"
+    CONTRACTS_WRITE = "contracts:write"
+    DIRECTORY_READ = "directory:read"  # customers and technicians
+    DIRECTORY_WRITE = "directory:write"
+    MODELS_READ = "models:read"
+    MODELS_WRITE = "models:write"  # register artifacts, fit detectors
+    ARTIFACTS_DOWNLOAD = "artifacts:download"
+    SIGNING_KEY_READ = "signing_key:read"
+    DEVICES_READ = "devices:read"
+    DEVICES_WRITE = "devices:write"  # desired state
+    ROLLOUTS_READ = "rollouts:read"
+    ROLLOUTS_WRITE = "rollouts:write"
+    AUDIT_READ = "audit:read"
+    ACCOUNTS_READ = "accounts:read"  # users and API keys
+    ACCOUNTS_WRITE = "accounts:write"
+    SELF_READ = "self:read"  # who am I
+
+
+P = Permission
+
+_FLEET_READ = frozenset({
+    P.ASSETS_READ, P.TELEMETRY_READ, P.EVENTS_READ, P.USAGE_READ, P.STATS_READ, P.WORK_ORDERS_READ,
+    P.CONTRACTS_READ, P.DIRECTORY_READ, P.MODELS_READ, P.SIGNING_KEY_READ, P.DEVICES_READ, P.ROLLOUTS_READ,
+    P.SELF_READ,
+})
+
+ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
+    Role.ADMIN: frozenset(Permission),
+    Role.PLANNER: _FLEET_READ | {P.WORK_ORDERS_DECIDE, P.CONTRACTS_WRITE, P.DIRECTORY_WRITE, P.AUDIT_READ},
+    Role.TECHNICIAN: frozenset({
+        P.ASSETS_READ, P.TELEMETRY_READ, P.EVENTS_READ, P.WORK_ORDERS_READ, P.WORK_ORDERS_WORK, P.SELF_READ,
+    }),
+    Role.CUSTOMER: frozenset({P.ASSETS_READ, P.TELEMETRY_READ, P.USAGE_READ, P.CONTRACTS_READ, P.SELF_READ}),
+    Role.OPERATOR: _FLEET_READ | {P.MODELS_WRITE, P.ARTIFACTS_DOWNLOAD, P.DEVICES_WRITE, P.ROLLOUTS_WRITE},
+    Role.VIEWER: _FLEET_READ,
+}
+
+# What a device holding a signed artifact link may do: fetch that artifact and the key that verifies it.
+DEVICE_PERMISSIONS = frozenset({P.ARTIFACTS_DOWNLOAD, P.SIGNING_KEY_READ})
+
+
+def permissions_of(role: Role) -> frozenset[Permission]:
+    return ROLE_PERMISSIONS[role]
+
+
+def roles_with(permission: Permission) -> frozenset[Role]:
+    """The roles that hold `permission` (the route-walk test and the OpenAPI description use it)."""
+    return frozenset(role for role, granted in ROLE_PERMISSIONS.items() if permission in granted)

@@ -1,0 +1,332 @@
+"""Every route of the API, walked from the service's own OpenAPI schema: who may call it, and what it leaves behind.
+
+The list of operations is never written here: it is read from `/openapi.json`, so a new
+route is walked as soon as it exists. What the walk needs to call a route (an id for
+each path parameter, a body for each request schema) is looked up by name, and a name
+it does not know fails the walk with what to add. For each operation: no credential
+is 401 (but for the two public ones), each role the permission table refuses is 403,
+each role it allows is let through, and each state-changing call that succeeded left an
+audit entry naming the caller's credential.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from authtest_support import TEST_PASSWORD, api_key, bearer, broker_for_module, service_database, sign_in, user
+from cloudtest_support import PUMP, T0, Publisher, anomaly, service_settings, state, wait_until
+from fastapi import APIRouter
+from fastapi.routing import APIRoute
+from registrytest_support import artifact
+
+from cloud.api.access import PUBLIC, allow, check_routes
+from cloud.api.app import create_app
+from cloud.api.deps import ApiContext
+from cloud.api.routers import stats
+from cloud.auth.accounts import create_customer, create_technician
+from cloud.auth.roles import Permission, Role, roles_with
+from cloud.auth.secrets import split_api_key
+from cloud.auth.sign_in import SignIn
+from cloud.auth.throttle import ThrottlePolicy
+from cloud.auth.tokens import TokenIssuer
+from cloud.errors import ConfigError
+from cloud.server import CloudService
+from cloud.settings import CloudSettings
+from cloud.store.account_tables import AuditRow
+from cloud.store.database import Database
+from cloud.store.timeseries import open_timeseries_store
+from contract.clock import ManualClock
+from contract.wire import Reading, TelemetryBatch
+from firmware_sim.pump import PumpSimulator
+
+TENANT = "acme"
+NOW = T0 + 600
+MODEL_ID = "pump-walk"
+PUBLIC_OPERATIONS = {("GET", "/healthz"), ("POST", "/api/v1/auth/token")}
+MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
+# Non-admin roles first: the first allowed role's call is the one that changes state, and a narrow role
+# succeeding proves more than an admin succeeding.
+ROLES = (Role.PLANNER, Role.TECHNICIAN, Role.CUSTOMER, Role.OPERATOR, Role.VIEWER, Role.ADMIN)
+# State-changing operations the walk cannot make succeed, with why (none today: each is set up to succeed once).
+MAY_NOT_SUCCEED: dict[tuple[str, str], str] = {}
+SIGN_IN_USER = "walk-signin"
+# Which work order each action is tried on: the walk prepares one in the state that action needs.
+ORDER_FOR_ACTION = {"approve": "p-1", "reject": "p-2", "start": "p-3", "complete": "p-4"}
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str
+    permission: str
+    spec: dict[str, Any] = field(compare=False, hash=False, repr=False)
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path}"
+
+    @property
+    def mutating(self) -> bool:
+        return self.method in MUTATING
+
+
+@dataclass
+class Walk:
+    """The running service, a key per role of tenant A, and ids of tenant A's objects to fill paths with."""
+
+    service: CloudService
+    http: httpx.Client
+    keys: dict[Role, str]
+    ids: dict[str, str]
+    orders: dict[str, str]
+    refresh_token: str
+    customer_id: int
+    counter: Iterator[int] = field(default_factory=itertools.count)
+
+    def operations(self) -> list[Operation]:
+        schema = self.http.get("/openapi.json").json()
+        return [Operation(method.upper(), path, str(spec.get("x-permission", "")), spec)
+                for path, methods in schema["paths"].items() for method, spec in methods.items()]
+
+    def call(self, op: Operation, role: Role | None) -> httpx.Response:
+        body = self.body(op)
+        headers = {**body.pop("headers", {}), **({} if role is None else bearer(self.keys[role]))}
+        return self.http.request(op.method, self.url(op), headers=headers, **body)
+
+    def url(self, op: Operation) -> str:
+        required_queries = [p["name"] for p in op.spec.get("parameters", [])
+                            if p["in"] == "query" and p.get("required")]
+        if required_queries:
+            pytest.fail(f"{op} has required query parameters {required_queries}: teach the walk a value for them")
+        return re.sub(r"\{(\w+)\}", lambda m: self.path_value(op, m.group(1)), op.path)
+
+    def path_value(self, op: Operation, name: str) -> str:
+        if name == "order_id":
+            action = op.path.rsplit("/", 1)[-1]
+            return self.orders[ORDER_FOR_ACTION.get(action, "p-1")]
+        if name not in self.ids:
+            pytest.fail(f"{op}: the walk knows no value for the path parameter {name!r}; add an id that exists in "
+                        f"tenant {TENANT} to Walk.ids (in the `walk` fixture)")
+        return self.ids[name]
+
+    def body(self, op: Operation) -> dict[str, Any]:
+        """httpx keyword arguments carrying a plausible body, fresh on each call (new names, new model versions)."""
+        request_body = op.spec.get("requestBody")
+        if request_body is None:
+            return {}
+        content = request_body["content"]
+        if "application/octet-stream" in content:
+            version = f"walk-{next(self.counter)}"
+            return {"content": artifact(MODEL_ID, version), "headers": {"Content-Type": "application/octet-stream"}}
+        media = "application/json" if "application/json" in content else "application/x-www-form-urlencoded"
+        name = _schema_name(content[media]["schema"])
+        builder = self._bodies().get(name)
+        if builder is None:
+            pytest.fail(f"{op} takes a {name} body the walk cannot build: add a plausible one to Walk._bodies")
+        return {"json": builder()} if media == "application/json" else {"data": builder()}
+
+    def _bodies(self) -> dict[str, Callable[[], dict[str, Any]]]:
+        n = next(self.counter)
+        model = {"model_id": MODEL_ID, "model_version": "1"}
+        return {
+            "Body_issue_token_api_v1_auth_token_post": lambda: {
+                "grant_type": "password", "username": SIGN_IN_USER, "password": TEST_PASSWORD},
+            "SignOut": lambda: {"refresh_token": self.refresh_token},
+            "UserCreate": lambda: {"username": f"walk-user-{n}", "password": TEST_PASSWORD, "role": "viewer"},
+            "ApiKeyCreate": lambda: {"name": f"walk-key-{n}", "role": "viewer"},
+            "DirectoryEntryCreate": lambda: {"name": f"walk entry {n}"},
+            "DecisionIn": lambda: {"note": "walked"},
+            "CompletionIn": lambda: {"finding": "true_fault", "notes": "walked"},
+            "DetectorFitCreate": lambda: {"first_readings": 60},
+            "ContractCreate": lambda: {"maintenance_horizon_cycles": 40.0, "customer": "Initech",
+                                       "customer_id": self.customer_id},
+            "DesiredStateChange": lambda: {**model, "sample_rate_hz": 10.0},
+            "RolloutCreate": lambda: {**model, "devices": ["p-2"]},
+        }
+
+    def audit_mark(self) -> int:
+        with service_database(self.service).session() as session:
+            return int(session.scalar(sa.select(sa.func.coalesce(sa.func.max(AuditRow.id), 0))) or 0)
+
+    def audit_since(self, mark: int) -> list[tuple[str, str]]:
+        """(actor, action) of every audit entry written after `mark`."""
+        with service_database(self.service).session() as session:
+            rows = session.execute(sa.select(AuditRow.actor, AuditRow.action).where(AuditRow.id > mark)).all()
+        return [(actor, action) for actor, action in rows]
+
+
+def _schema_name(schema: dict[str, Any]) -> str:
+    """The component name of a request body's schema (also inside anyOf, for an optional body)."""
+    refs = re.findall(r"#/components/schemas/(\w+)", repr(schema))
+    return refs[0] if refs else repr(schema)
+
+
+def key_label(role: Role) -> str:
+    return f"api_key:walk-{role.value}"
+
+
+@pytest.fixture(scope="module")
+def walk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Walk]:
+    """Tenant A (acme) with four pumps, a work order each, a registered model, a contract, a rollout and spares."""
+    data = tmp_path_factory.mktemp("walk")
+    with broker_for_module(data) as broker, CloudService(service_settings(broker.url, data / "cloud"),
+                                                         clock=ManualClock(NOW)) as service:
+        _publish_fleet(service, broker.url)
+        database = service_database(service)
+        with database.session() as session:
+            customer_id = create_customer(session, TENANT, "Initech", 0.0).id
+            technician_id = create_technician(session, TENANT, "Tess", 0.0).id
+            session.commit()
+        keys = {role: api_key(database, TENANT, role, f"walk-{role.value}",
+                              customer_id if role is Role.CUSTOMER else None,
+                              technician_id if role is Role.TECHNICIAN else None) for role in Role}
+        spare_key = api_key(database, TENANT, Role.VIEWER, "walk-spare")
+        spare_user = user(database, "walk-spare", TENANT, Role.VIEWER)
+        user(database, SIGN_IN_USER, TENANT, Role.PLANNER)
+        refresh_token = sign_in(service, SIGN_IN_USER).json()["refresh_token"]
+        with httpx.Client(base_url=service.api_url, timeout=20.0) as http:
+            ids = _prepare(http, keys[Role.ADMIN], customer_id)
+            orders = {o["device_id"]: str(o["id"]) for o in
+                      http.get("/api/v1/work-orders", headers=bearer(keys[Role.ADMIN])).json()}
+            for device in ("p-3", "p-4"):  # start and complete need an approved order
+                assert http.post(f"/api/v1/work-orders/{orders[device]}/approve", json={},
+                                 headers=bearer(keys[Role.ADMIN])).status_code == 200
+            parts = split_api_key(spare_key)
+            assert parts is not None
+            ids |= {"device_id": "p-1", "user_id": str(spare_user), "key_id": parts[0]}
+            yield Walk(service, http, keys, ids, orders, refresh_token, customer_id)
+
+
+def _publish_fleet(service: CloudService, broker_url: str) -> None:
+    publisher = Publisher(broker_url, client_id="walk-publisher")
+    try:
+        pump = PumpSimulator(7)
+        rows = tuple(Reading(seq, T0 + seq, pump.step(1.0)) for seq in range(100))
+        for device in ("p-1", "p-2", "p-3", "p-4"):
+            publisher.message(state(device, tenant=TENANT))
+            publisher.message(TelemetryBatch(TENANT, device, PUMP, rows, sent_at=T0 + 100))
+            for i in range(3):
+                publisher.message(anomaly(device, NOW - 30 + i, tenant=TENANT))
+        wait_until(lambda: service.ingest_stats().work_orders_opened == 4, what="a work order per pump")
+    finally:
+        publisher.close()
+
+
+def _prepare(http: httpx.Client, admin_key: str, customer_id: int) -> dict[str, str]:
+    """As tenant A's admin: a model, a contract naming the customer, a rollout; the ids the walk fills in."""
+    admin = bearer(admin_key)
+    registered = http.post("/api/v1/models", content=artifact(MODEL_ID, "1"),
+                           headers={**admin, "Content-Type": "application/octet-stream"})
+    assert registered.status_code == 201, registered.text
+    contract = http.put("/api/v1/assets/p-1/contract", headers=admin,
+                        json={"maintenance_horizon_cycles": 30.0, "customer": "Initech", "customer_id": customer_id})
+    assert contract.status_code == 200, contract.text
+    rollout = http.post("/api/v1/rollouts", json={"model_id": MODEL_ID, "model_version": "1", "devices": ["p-2"]},
+                        headers=admin)
+    assert rollout.status_code == 201, rollout.text
+    event = http.get("/api/v1/events", params={"asset": "p-1", "limit": 1}, headers=admin).json()[0]
+    return {"event_id": str(event["id"]), "rollout_id": str(rollout.json()["id"]), "model_id": MODEL_ID,
+            "version": "1"}
+
+
+def test_every_operation_names_its_permission_and_only_liveness_and_sign_in_are_public(walk: Walk) -> None:
+    operations = walk.operations()
+    assert len(operations) > 30  # the whole API, not a stub schema
+    unruled = [str(op) for op in operations if not op.permission]
+    assert unruled == [], f"operations without x-permission: {unruled}"
+    assert {(op.method, op.path) for op in operations if op.permission == "public"} == PUBLIC_OPERATIONS
+    for op in operations:
+        if op.permission != "public":
+            assert roles_with(Permission(op.permission)), f"{op}: no role holds {op.permission}"
+
+
+def test_without_a_credential_every_operation_but_the_public_ones_is_401(walk: Walk) -> None:
+    mark = walk.audit_mark()
+    for op in walk.operations():
+        response = walk.call(op, None)
+        if op.permission == "public":
+            assert response.status_code == 200, f"{op} (public) answered {response.status_code}: {response.text}"
+        else:
+            assert response.status_code == 401, f"{op} without a token: {response.status_code} {response.text}"
+            assert response.headers.get("www-authenticate") == "Bearer", str(op)
+    assert {actor for actor, _action in walk.audit_since(mark)} <= {f"user:{SIGN_IN_USER}"}
+
+
+def test_a_role_without_the_permission_is_403_and_changes_nothing(walk: Walk) -> None:
+    mark, refused = walk.audit_mark(), 0
+    for op in walk.operations():
+        if op.permission == "public":
+            continue
+        for role in set(Role) - roles_with(Permission(op.permission)):
+            response = walk.call(op, role)
+            assert response.status_code == 403, f"{op} as {role.value}: {response.status_code} {response.text}"
+            refused += 1
+    assert refused > 50  # each role is refused somewhere (viewer and customer almost everywhere)
+    assert walk.audit_since(mark) == []
+
+
+def test_a_role_with_the_permission_gets_through_and_each_change_it_makes_is_audited(walk: Walk) -> None:
+    succeeded: set[Operation] = set()
+    operations = walk.operations()
+    for op in operations:
+        allowed = set(Role) if op.permission == "public" else roles_with(Permission(op.permission))
+        for role in (r for r in ROLES if r in allowed):
+            mark = walk.audit_mark()
+            response = walk.call(op, role)
+            assert response.status_code not in (401, 403), f"{op} as {role.value}: {response.text}"
+            assert response.status_code < 500, f"{op} as {role.value}: {response.status_code} {response.text}"
+            if op.method == "GET" and role is Role.ADMIN:
+                assert response.is_success, f"{op} as admin: {response.status_code} {response.text} (a bad id?)"
+            if not (op.mutating and response.is_success):
+                continue
+            succeeded.add(op)
+            entries = walk.audit_since(mark)
+            expected = f"user:{SIGN_IN_USER}" if op.permission == "public" else key_label(role)
+            assert expected in {actor for actor, _action in entries}, f"{op} as {role.value} left {entries}"
+    never = {(op.method, op.path) for op in operations if op.mutating and op not in succeeded}
+    assert never == set(MAY_NOT_SUCCEED), f"state-changing operations that never succeeded in the walk: {never}"
+
+
+def test_a_route_without_exactly_one_access_rule_stops_the_app(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    unruled, doubled = APIRouter(prefix="/stats"), APIRouter(prefix="/stats")
+
+    @unruled.get("")
+    def forgotten() -> dict[str, str]:
+        return {}
+
+    @doubled.get("", dependencies=[PUBLIC, allow(Permission.STATS_READ)])
+    def confused() -> dict[str, str]:
+        return {}
+
+    with _offline_context(tmp_path) as context:
+        create_app(context)  # as shipped: every route has its rule
+        for router, count in ((unruled, 0), (doubled, 2)):
+            with pytest.raises(ConfigError, match=f"GET /stats declares {count} access rules"):
+                check_routes(r for r in router.routes if isinstance(r, APIRoute))
+            monkeypatch.setattr(stats, "router", router)
+            with pytest.raises(ConfigError, match=f"/stats declares {count} access rules"):
+                create_app(context)
+
+
+@contextmanager
+def _offline_context(tmp_path: Path) -> Iterator[ApiContext]:
+    """What create_app needs, without a running service (the refusal happens before anything is served)."""
+    settings = CloudSettings(db_url=f"sqlite:///{tmp_path / 'cloud.db'}", tsdb_url=f"sqlite:///{tmp_path / 'ts.db'}")
+    clock = ManualClock(NOW)
+    tokens = TokenIssuer(b"x" * 48, clock, 900.0, 3600.0)
+    database, timeseries = Database(settings.db_url), open_timeseries_store(settings.tsdb_url)
+    try:
+        yield ApiContext(database, timeseries, settings, clock, tokens, SignIn(tokens, ThrottlePolicy(5, 30, 900.0),
+                                                                                3600.0))
+    finally:
+        timeseries.close()
+        database.close()

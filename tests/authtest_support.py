@@ -6,18 +6,13 @@ these helpers create one with the same code the CLI uses (cloud.auth.accounts).
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import httpx
-import pytest
 
 from cloud.auth.accounts import Binding, create_api_key, create_customer, create_technician, create_user
 from cloud.auth.roles import Role
-from cloud.broker import MosquittoBroker, free_port
 from cloud.server import CloudService
 from cloud.store.database import Database
 
@@ -87,25 +82,6 @@ def sign_in(service: CloudService, username: str, password: str = TEST_PASSWORD)
     """The real password grant (POST /api/v1/auth/token, form-encoded), as a browser or a script sends it."""
     form = {"grant_type": "password", "username": username, "password": password}
     return httpx.post(f"{service.api_url}/api/v1/auth/token", data=form, timeout=10.0)
-
-
-@contextmanager
-def broker_for_module(data_dir: Path) -> Iterator[MosquittoBroker]:
-    """A private Mosquitto for a module-scoped service (the `mosquitto` fixture is per test).
-
-    Like that fixture: skipped without the binary on a developer's machine, a failure under CI=true.
-    """
-    if not (shutil.which("mosquitto") or Path("/usr/sbin/mosquitto").exists()):
-        reason = "the mosquitto binary is not installed (apt-get install mosquitto)"
-        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-            pytest.fail(f"required service missing under CI=true: {reason}", pytrace=False)
-        pytest.skip(reason)
-    broker = MosquittoBroker(port=free_port(), data_dir=data_dir / "mosquitto")
-    broker.start()
-    try:
-        yield broker
-    finally:
-        broker.kill()
 
 
 class RoleClients:

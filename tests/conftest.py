@@ -1,43 +1,25 @@
-"""Shared fixtures: real services, started or found, never mocked.
-
-A test that needs a service it cannot get is skipped on a developer's machine and
-fails under CI=true, so a green CI always means the service was really exercised.
-"""
+"""Shared fixtures: real services, started or found, never mocked (see service_support)."""
 
 from __future__ import annotations
 
 import os
-import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from service_support import missing_service, private_mosquitto
 
-from cloud.broker import MosquittoBroker, free_port
+from cloud.broker import MosquittoBroker
 
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 POSTGRES_ADMIN_URL = os.environ.get("PAAS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
-
-def missing_service(reason: str) -> None:
-    """Skip locally, fail in CI: a required service is not there."""
-    if IN_CI:
-        pytest.fail(f"required service missing under CI=true: {reason}", pytrace=False)
-    pytest.skip(reason)
 
 
 @pytest.fixture
 def mosquitto(tmp_path: Path) -> Iterator[MosquittoBroker]:
     """A private Mosquitto on a free port, with the project's broker config."""
-    if not (shutil.which("mosquitto") or Path("/usr/sbin/mosquitto").exists()):
-        missing_service("the mosquitto binary is not installed (apt-get install mosquitto)")
-    broker = MosquittoBroker(port=free_port(), data_dir=tmp_path / "mosquitto")
-    broker.start()
-    try:
+    with private_mosquitto(tmp_path) as broker:
         yield broker
-    finally:
-        broker.kill()
 
 
 @pytest.fixture

@@ -22,11 +22,12 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
-from authtest_support import TEST_PASSWORD, api_key, bearer, broker_for_module, service_database, sign_in, user
+from authtest_support import TEST_PASSWORD, api_key, bearer, service_database, sign_in, user
 from cloudtest_support import PUMP, T0, Publisher, anomaly, service_settings, state, wait_until
 from fastapi import APIRouter
 from fastapi.routing import APIRoute
 from registrytest_support import artifact
+from service_support import private_mosquitto
 
 from cloud.api.access import PUBLIC, allow, check_routes
 from cloud.api.app import create_app
@@ -177,7 +178,7 @@ def key_label(role: Role) -> str:
 def walk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Walk]:
     """Tenant A (acme) with four pumps, a work order each, a registered model, a contract, a rollout and spares."""
     data = tmp_path_factory.mktemp("walk")
-    with broker_for_module(data) as broker, CloudService(service_settings(broker.url, data / "cloud"),
+    with private_mosquitto(data) as broker, CloudService(service_settings(broker.url, data / "cloud"),
                                                          clock=ManualClock(NOW)) as service:
         _publish_fleet(service, broker.url)
         database = service_database(service)

@@ -17,9 +17,10 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 import sqlalchemy as sa
-from authtest_support import api_key, bearer, broker_for_module, customer, service_database, sign_in, technician, user
+from authtest_support import api_key, bearer, customer, service_database, sign_in, technician, user
 from cloudtest_support import PUMP, T0, Publisher, anomaly, service_settings, state, wait_until
 from registrytest_support import artifact
+from service_support import private_mosquitto
 
 from cloud.auth.roles import Role
 from cloud.server import CloudService
@@ -62,7 +63,7 @@ class Trail:
 def trail(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trail]:
     data = tmp_path_factory.mktemp("trail")
     clock = ManualClock(NOW)
-    with broker_for_module(data) as broker, CloudService(service_settings(broker.url, data / "cloud"),
+    with private_mosquitto(data) as broker, CloudService(service_settings(broker.url, data / "cloud"),
                                                          clock=clock) as service:
         _publish(service, broker.url)
         database = service_database(service)

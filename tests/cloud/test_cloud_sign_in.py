@@ -18,9 +18,10 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
-from authtest_support import TEST_PASSWORD, api_key, bearer, broker_for_module, service_database, sign_in, user
+from authtest_support import TEST_PASSWORD, api_key, bearer, service_database, sign_in, user
 from cloudtest_support import T0, service_settings
 from pydantic import SecretStr
+from service_support import private_mosquitto
 
 from cloud.auth.roles import Role
 from cloud.auth.secret_key import load_auth_secret
@@ -65,7 +66,7 @@ class Api:
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     data = tmp_path_factory.mktemp("sign-in")
     clock = ManualClock(T0)
-    with broker_for_module(data) as broker:
+    with private_mosquitto(data) as broker:
         settings = service_settings(broker.url, data / "cloud", sign_in_max_failures=MAX_FAILURES,
                                     sign_in_window_s=WINDOW_S, max_request_bytes=MAX_BODY)
         with CloudService(settings, clock=clock) as service, \

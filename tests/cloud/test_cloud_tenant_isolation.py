@@ -16,9 +16,10 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-from authtest_support import api_key, bearer, broker_for_module, customer, service_database, sign_in, technician, user
+from authtest_support import api_key, bearer, customer, service_database, sign_in, technician, user
 from cloudtest_support import T0, Publisher, anomaly, service_settings, state, telemetry, wait_until
 from registrytest_support import artifact
+from service_support import private_mosquitto
 
 from cloud.auth.roles import Permission, Role, roles_with
 from cloud.auth.secrets import split_api_key
@@ -67,7 +68,7 @@ class World:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     data = tmp_path_factory.mktemp("tenants")
-    with broker_for_module(data) as broker, CloudService(service_settings(broker.url, data / "cloud"),
+    with private_mosquitto(data) as broker, CloudService(service_settings(broker.url, data / "cloud"),
                                                          clock=ManualClock(NOW)) as service:
         _publish(service, broker.url)
         database = service_database(service)

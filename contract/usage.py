@@ -35,6 +35,7 @@ class Usage:
     counters: dict[str, float]
     units: dict[str, str]
     message_id: str = field(default_factory=_new_message_id)
+    install: str = ""  # the outbox that numbered `seq` (contract.wire)
 
 
 def usage_body(msg: Usage) -> dict[str, Any]:

@@ -9,6 +9,11 @@ Topics, per tenant and device (`{root}` is `paas/v1`):
     {root}/{tenant}/{device}/state       device -> cloud, QoS 1, retained (birth, health, last will)
     {root}/{tenant}/{device}/usage       device -> cloud, QoS 1, cumulative usage counters (billing)
     {root}/{tenant}/{device}/commands    cloud -> device, QoS 1
+    {root}/{tenant}/{device}/confirm     cloud -> device, QoS 1, what the cloud has committed (contract.confirm)
+
+Readings, events and usage reports may carry `install`: the id of the device's outbox
+that numbered their `seq` (a device whose state directory was lost starts a new one,
+and its seqs again from 1), so the cloud keys them by (device, install, seq).
 
 Every payload is a JSON object with `v` (schema version), `type`, `message_id`,
 `tenant` and `device_id` (both must equal the topic's) and UTC timestamps written
@@ -25,10 +30,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from contract.confirm import Confirm as Confirm
+from contract.confirm import confirm_body, decode_confirm
 from contract.errors import ProtocolError
 from contract.fields import (
     ID_PATTERN,
-    UNIT_PATTERN,
     Fields,
     check_id,
     check_version,
@@ -39,6 +45,11 @@ from contract.fields import (
     reject_constant,
     seq_in_range,
 )
+from contract.telemetry import MAX_BATCH_READINGS as MAX_BATCH_READINGS
+from contract.telemetry import MAX_CHANNELS, decode_telemetry, telemetry_body
+from contract.telemetry import ChannelRef as ChannelRef
+from contract.telemetry import Reading as Reading
+from contract.telemetry import TelemetryBatch as TelemetryBatch
 from contract.timestamps import format_ts as format_ts
 from contract.timestamps import parse_ts as parse_ts
 from contract.usage import Usage as Usage
@@ -47,8 +58,6 @@ from contract.usage import decode_usage, usage_body
 SCHEMA_VERSION = 1
 TOPIC_ROOT = "paas/v1"
 MAX_PAYLOAD_BYTES = 256 * 1024
-MAX_BATCH_READINGS = 1000
-MAX_CHANNELS = 64
 
 
 class TopicKind(StrEnum):
@@ -59,6 +68,7 @@ class TopicKind(StrEnum):
     STATE = "state"
     COMMANDS = "commands"
     USAGE = "usage"
+    CONFIRM = "confirm"
 
 
 class EventKind(StrEnum):
@@ -106,23 +116,6 @@ def new_message_id() -> str:
 
 
 @dataclass(frozen=True)
-class ChannelRef:
-    """A channel as sent on the wire: its name and the unit of its values."""
-
-    name: str
-    unit: str
-
-
-@dataclass(frozen=True)
-class Reading:
-    """One timestamped sample of all of a batch's channels; `None` marks a missing value."""
-
-    seq: int
-    ts: float
-    values: tuple[float | None, ...]
-
-
-@dataclass(frozen=True)
 class ModelRef:
     id: str
     version: str
@@ -135,16 +128,6 @@ class RulEstimate:
     cycles: float
     lower: float
     upper: float
-
-
-@dataclass(frozen=True)
-class TelemetryBatch:
-    tenant: str
-    device_id: str
-    channels: tuple[ChannelRef, ...]
-    readings: tuple[Reading, ...]
-    sent_at: float
-    message_id: str = field(default_factory=new_message_id)
 
 
 @dataclass(frozen=True)
@@ -166,6 +149,7 @@ class Event:
     window_samples: int
     rul: RulEstimate | None = None
     message_id: str = field(default_factory=new_message_id)
+    install: str = ""
 
 
 @dataclass(frozen=True)
@@ -193,13 +177,14 @@ class Command:
     message_id: str = field(default_factory=new_message_id)
 
 
-Message = TelemetryBatch | Event | DeviceState | Command | Usage
+Message = TelemetryBatch | Event | DeviceState | Command | Usage | Confirm
 _TYPES: dict[type[Any], tuple[str, TopicKind]] = {
     TelemetryBatch: ("telemetry", TopicKind.TELEMETRY),
     Event: ("event", TopicKind.EVENTS),
     DeviceState: ("state", TopicKind.STATE),
     Command: ("command", TopicKind.COMMANDS),
     Usage: ("usage", TopicKind.USAGE),
+    Confirm: ("confirm", TopicKind.CONFIRM),
 }
 
 
@@ -217,12 +202,10 @@ def encode(msg: Message) -> bytes:
         "tenant": msg.tenant,
         "device_id": msg.device_id,
     }
+    if isinstance(msg, TelemetryBatch | Event | Usage) and msg.install:
+        body["install"] = msg.install
     if isinstance(msg, TelemetryBatch):
-        body["sent_at"] = format_ts(msg.sent_at)
-        body["channels"] = [{"name": c.name, "unit": c.unit} for c in msg.channels]
-        body["readings"] = [
-            {"seq": r.seq, "ts": format_ts(r.ts), "values": list(r.values)} for r in msg.readings
-        ]
+        body |= telemetry_body(msg)
     elif isinstance(msg, Event):
         body |= {
             "seq": msg.seq,
@@ -252,6 +235,8 @@ def encode(msg: Message) -> bytes:
         }
     elif isinstance(msg, Usage):
         body |= usage_body(msg)
+    elif isinstance(msg, Confirm):
+        body |= confirm_body(msg)
     else:
         body |= {"ts": format_ts(msg.ts), "name": msg.name, "params": msg.params}
     return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
@@ -280,40 +265,16 @@ def decode(topic: str, payload: bytes) -> Message:
     check_id("message_id", message_id)
     common = {"tenant": where.tenant, "device_id": where.device_id, "message_id": message_id}
     decoders: dict[TopicKind, Callable[[Fields, dict[str, Any]], Message]] = {
-        TopicKind.TELEMETRY: _decode_telemetry,
+        TopicKind.TELEMETRY: decode_telemetry,
         TopicKind.EVENTS: _decode_event,
         TopicKind.STATE: _decode_state,
         TopicKind.COMMANDS: _decode_command,
         TopicKind.USAGE: decode_usage,
+        TopicKind.CONFIRM: decode_confirm,
     }
+    if where.kind in (TopicKind.TELEMETRY, TopicKind.EVENTS, TopicKind.USAGE):
+        common["install"] = optional_id(body, "install")
     return decoders[where.kind](body, common)
-
-
-def _decode_telemetry(body: Fields, common: dict[str, Any]) -> TelemetryBatch:
-    channels = tuple(_channel(c, f"channels[{i}]") for i, c in enumerate(body.get("channels", list)))
-    if not 0 < len(channels) <= MAX_CHANNELS:
-        raise ProtocolError(f"channels: expected 1 to {MAX_CHANNELS}, got {len(channels)}")
-    if len({c.name for c in channels}) != len(channels):
-        raise ProtocolError("channels: a channel name appears twice")
-    rows = body.get("readings", list)
-    if not 0 < len(rows) <= MAX_BATCH_READINGS:
-        raise ProtocolError(f"readings: expected 1 to {MAX_BATCH_READINGS}, got {len(rows)}")
-    readings: list[Reading] = []
-    for i, row in enumerate(rows):
-        fields = Fields(row, f"readings[{i}]")
-        seq = seq_in_range(fields.get("seq", int), f"readings[{i}].seq")
-        if readings and seq <= readings[-1].seq:
-            raise ProtocolError(f"readings[{i}].seq {seq} does not increase")
-        values = fields.get("values", list)
-        if len(values) != len(channels):
-            raise ProtocolError(f"readings[{i}].values: {len(values)} values for {len(channels)} channels")
-        for value in values:
-            if value is not None and not is_number(value):
-                raise ProtocolError(f"readings[{i}].values: {value!r} is not a number or null")
-        ts = parse_ts(fields.get("ts", str), f"readings[{i}].ts")
-        readings.append(Reading(seq, ts, tuple(None if v is None else float(v) for v in values)))
-    sent_at = parse_ts(body.get("sent_at", str), "sent_at")
-    return TelemetryBatch(channels=channels, readings=tuple(readings), sent_at=sent_at, **common)
 
 
 def _decode_event(body: Fields, common: dict[str, Any]) -> Event:
@@ -375,15 +336,6 @@ def _decode_command(body: Fields, common: dict[str, Any]) -> Command:
         params=body.get("params", dict),
         **common,
     )
-
-
-def _channel(raw: object, path: str) -> ChannelRef:
-    fields = Fields(raw, path)
-    name, unit = fields.get("name", str), fields.get("unit", str)
-    check_id(f"{path}.name", name)
-    if not UNIT_PATTERN.match(unit):
-        raise ProtocolError(f"{path}.unit: {unit[:20]!r} is not a unit symbol")
-    return ChannelRef(name, unit)
 
 
 def _model(raw: object) -> ModelRef:

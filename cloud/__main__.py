@@ -12,10 +12,12 @@ from types import FrameType
 from cloud.auth.cli import add_account_parsers
 from cloud.demo.cli import add_demo_parser
 from cloud.errors import CloudError
+from cloud.ingest.cli import add_dead_letter_parsers
 from cloud.security.cli import add_security_parsers
 from cloud.server import CloudService
 from cloud.settings import load_settings
 from cloud.store.cli import add_db_parsers
+from cloud.store.profile_cli import add_profile_parsers
 
 log = logging.getLogger("cloud")
 
@@ -28,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     add_security_parsers(subparsers)
     add_account_parsers(subparsers)
     add_db_parsers(subparsers)
+    add_dead_letter_parsers(subparsers)
+    add_profile_parsers(subparsers)
     args = parser.parse_args(argv)
     code: int = args.handler(args)
     return code

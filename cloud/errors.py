@@ -14,6 +14,7 @@
     ├── TooManyAttemptsError  too many failed sign-ins; `retry_after_s` says when to try again (HTTP 429)
     ├── ScopeRequiredError  a platform administrator must name the tenant a new object belongs to (HTTP 422)
     ├── InvalidAccountError  a user, API key, customer or technician cannot be created as asked (HTTP 422)
+    ├── InvalidProfileError  a device profile is malformed (a channel name, unit, label) (HTTP 422)
     └── SchemaError        the database's schema is older or newer than this release (the message says what to run)
 """
 
@@ -76,6 +77,10 @@ class ScopeRequiredError(CloudError):
 
 class InvalidAccountError(CloudError):
     """Raised when an account or directory entry cannot be created as asked; the message says why."""
+
+
+class InvalidProfileError(CloudError):
+    """Raised when a device profile cannot be registered as written; the message says which field and why."""
 
 
 class SchemaError(CloudError):

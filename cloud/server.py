@@ -122,6 +122,8 @@ class CloudService:
                 signer=signer,
                 raw_readings=running.raw_readings,
                 publish_command=running.commands.publish,
+                ingest_problem=lambda: None if running.ingest is None else running.ingest.problem,
+                replay=running.ingest.handler.replay,
             )
             running.api = ApiThread(create_app(context), self.settings.host, self.settings.port)
             running.api.start(timeout_s)

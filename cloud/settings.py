@@ -50,6 +50,18 @@ class CloudSettings(BaseSettings):
     ingest_batch_max: int = Field(default=500, ge=1, le=10_000, description="messages per store transaction")
     ingest_linger_s: float = Field(default=0.05, ge=0.0, le=5.0, description="wait this long to fill a batch")
     mqtt_keepalive_s: int = Field(default=30, ge=5, le=3600)
+    # Per-device limits at ingest (cloud.ingest.limits): well above an agent's own pace (edge max_msgs_per_s 100,
+    # batches of 100 readings, about 9 KB each), so only a misbehaving device meets them; the burst covers a
+    # backlog the broker kept for hours while the ingest was down.
+    ingest_device_msgs_per_s: float = Field(default=200.0, gt=0.0, le=1e6, description="messages/s per device")
+    ingest_device_msg_burst: int = Field(default=20_000, ge=1, le=10_000_000, description="messages at once")
+    ingest_device_bytes_per_s: int = Field(default=4 * 1024 * 1024, ge=1024, description="payload bytes/s")
+    ingest_device_byte_burst: int = Field(
+        default=256 * 1024 * 1024, ge=256 * 1024, description="payload bytes at once (at least one largest message)"
+    )
+    # What one device may keep in the dead-letter store, not yet replayed (cloud.ingest.dead_lettering).
+    dead_letters_per_device: int = Field(default=10_000, ge=1, le=10_000_000)
+    dead_letter_bytes_per_device: int = Field(default=64 * 1024 * 1024, ge=256 * 1024)
     anomaly_events_for_work_order: int = Field(default=3, ge=1, le=10_000)
     anomaly_window_s: float = Field(default=120.0, gt=0.0)
     offline_after_s: float = Field(default=120.0, gt=0.0)
@@ -76,7 +88,7 @@ class CloudSettings(BaseSettings):
     # Device security (cloud.security): the broker's PKI, password and ACL files, and credential lifetimes.
     security_dir: Path = Field(default=Path("var/cloud/security"), description="dev CA, broker cert, password/ACL")
     secure_broker_url: str = Field(
-        default="mqtts://localhost:8883", description="the TLS listener devices (and the cloud's commands) use"
+        default="mqtts://localhost:8883", description="the device listener, written into device bundles"
     )
     credential_valid_days: float = Field(default=90.0, gt=0.0, le=3650.0)
     credential_grace_s: float = Field(default=3600.0, ge=0.0, description="old password kept after a rotation")

@@ -1,6 +1,10 @@
-"""The channel catalogue: which signals each kind of asset reports, and in which unit.
+"""The built-in asset profiles: which signals a pump and a turbofan report, in which unit, with which label.
 
-Declared as data (one row per channel), so adding a channel is a line, not a branch.
+Declared as data (one row per channel), so adding a channel is a line, not a branch. Any
+other kind of asset is described by a device profile that a tenant registers with the
+cloud (`cloud.store.profiles`); these two ship with the platform, are the same for every
+tenant and cannot be replaced. They live here, in `contract`, because the edge (which
+never imports cloud code) needs them too: its simulators, the SKAB replay, its meters.
 """
 
 from __future__ import annotations
@@ -58,15 +62,30 @@ TURBOFAN_CHANNELS: tuple[Channel, ...] = (
     Channel("w32", "lbm/s", "LPT coolant bleed", "s21"),
 )
 
-CATALOGUE: dict[str, tuple[Channel, ...]] = {
-    "pump": PUMP_CHANNELS,
-    "turbofan": TURBOFAN_CHANNELS,
-}
+
+@dataclass(frozen=True)
+class AssetProfile:
+    """One kind of asset: the channels it reports (canonical units, labels), what it is, and its usual model."""
+
+    kind: str
+    channels: tuple[Channel, ...]
+    description: str = ""
+    model_id: str = ""  # the model such assets usually run; "" when none is known
+
+
+BUILTIN_PROFILES: tuple[AssetProfile, ...] = (
+    AssetProfile("pump", PUMP_CHANNELS, "Centrifugal water pump (SKAB test bench)", "pump-pca-baseline"),
+    AssetProfile("turbofan", TURBOFAN_CHANNELS, "Turbofan engine, one reading per flight cycle (NASA C-MAPSS)",
+                 "turbofan-rul"),
+)
+BUILTIN: dict[str, AssetProfile] = {profile.kind: profile for profile in BUILTIN_PROFILES}
+# The built-in kinds' channels, by kind (what the edge's simulators and `--sensor sim:KIND` know).
+CATALOGUE: dict[str, tuple[Channel, ...]] = {profile.kind: profile.channels for profile in BUILTIN_PROFILES}
 
 
 def channels_for(asset_kind: str) -> tuple[Channel, ...]:
-    """The channels of an asset kind, or `ProtocolError` for an unknown kind."""
+    """The channels of a built-in asset kind, or `ProtocolError` for any other kind."""
     try:
         return CATALOGUE[asset_kind]
     except KeyError:
-        raise ProtocolError(f"unknown asset kind {asset_kind!r} (known: {', '.join(CATALOGUE)})") from None
+        raise ProtocolError(f"unknown asset kind {asset_kind!r} (built in: {', '.join(CATALOGUE)})") from None

@@ -52,3 +52,11 @@ def conversion(unit: str, canonical: str) -> Affine:
     except KeyError:
         accepted = ", ".join(sorted(table))
         raise UnitError(f"unit {unit!r} cannot be converted to {canonical!r} (accepted: {accepted})") from None
+
+
+def canonical_unit_of(unit: str) -> str | None:
+    """The one canonical unit that `unit` converts to (itself if canonical); None when none or several do (`K`)."""
+    if unit in _CONVERSIONS:
+        return unit
+    targets = [canonical for canonical, accepted in _CONVERSIONS.items() if unit in accepted]
+    return targets[0] if len(targets) == 1 else None

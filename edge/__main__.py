@@ -46,6 +46,10 @@ _RUN_OPTIONS: tuple[tuple[str, str, str, type[Any], str], ...] = (
     ("--fsync", "MODE", "fsync", str, "outbox durability: normal (fast, a power cut may lose the last "
      "commits) or full (fsync every commit) (default normal)"),
     ("--max-msgs-per-s", "N", "max_msgs_per_s", float, "drain pace bound in messages/s (default 100)"),
+    ("--asset-kind", "KIND", "asset_kind", str, "command:/sysfs: sensors: the asset kind to report, i.e. the device "
+     "profile the cloud validates it with (default custom)"),
+    ("--confirm-timeout", "S", "confirm_timeout_s", float, "seconds the cloud has to confirm a sent message "
+     "before it is sent again (default 60)"),
     ("--replay-at-eof", "WHAT", "replay_at_eof", str, "a replay: sensor at the end of its file: loop or stop "
      "(default loop)"),
     ("--ca-file", "PATH", "ca_file", Path, "mqtts://: CA certificate of the broker (default: the system's CAs)"),

@@ -10,11 +10,14 @@ Two threads besides paho's loop (see `edge.link`):
 - the publisher thread drains the queue (`edge.publisher`) every
   `publish_interval_s`, sooner when a full batch is waiting or, while a backlog
   drains, as soon as a PUBACK frees an in-flight slot (at most `max_msgs_per_s`),
-  and sends the heartbeat; rows leave the queue when their PUBACK arrives.
+  and sends the heartbeat. A PUBACK marks rows sent; rows leave the queue when the
+  cloud's Confirm for this outbox's install arrives on the device's `confirm`
+  topic, and sent rows it has not confirmed within `confirm_timeout_s` are sent
+  again (`edge.resend`).
 
 Pacing: the sampler waits on the `Clock` (a `ManualClock` makes it run flat out in
-simulated time); network waits (publish interval, flush, the drain's token bucket)
-are real time, because sockets are.
+simulated time); network waits (publish interval, flush, the drain's token bucket,
+the confirmation timeout) are real time, because sockets are.
 """
 
 from __future__ import annotations
@@ -34,15 +37,16 @@ import numpy.typing as npt
 
 from contract.backoff import Backoff
 from contract.clock import Clock, SystemClock
-from contract.wire import Command, DeviceState, DeviceStatus, EventKind, ModelRef, Topic, TopicKind
+from contract.wire import Command, Confirm, DeviceState, DeviceStatus, EventKind, ModelRef, Topic, TopicKind
 from edge.commands import CommandDispatcher
 from edge.credentials import HEALTH_USERNAME_KEY, ROTATE_COMMAND, Credentials, load_credentials, save_credentials
 from edge.errors import EdgeError, ModelError, QueueError
 from edge.health import CpuMeter, Health, snapshot
 from edge.link import MqttLink
 from edge.metering import UsageMeter
-from edge.publisher import Publisher, acknowledge
+from edge.publisher import Publisher, acknowledge, apply_confirm
 from edge.queue import OutboundQueue
+from edge.resend import Resends
 from edge.runtime import OnnxModel
 from edge.sampler import Sampler
 from edge.sensors import SensorSource, SensorSpec, open_sensor
@@ -80,6 +84,10 @@ class AgentStats:
     inflight: int = 0
     reconnects: int = 0
     sensor_errors: int = 0
+    readings_confirmed: int = 0  # confirmed stored by the cloud (readings_acked: by the broker)
+    events_confirmed: int = 0
+    unconfirmed_depth: int = 0  # rows the broker acknowledged and the cloud has not confirmed yet
+    install_id: str = ""
 
 
 class Agent:
@@ -111,6 +119,8 @@ class Agent:
         self._flushing = threading.Event()
         self._drained = threading.Event()
         self._publisher: Publisher | None = None
+        # Real time, not the injected clock: the confirmation timeout is a network wait (module docstring).
+        self._resends = Resends(settings.confirm_timeout_s, SystemClock())
         self._started_at = 0.0
         self._last_heartbeat = 0.0
         self._final: AgentStats | None = None
@@ -152,7 +162,8 @@ class Agent:
         # Real time, not the injected clock: the bucket paces sockets (module docstring).
         bucket = TokenBucket(s.max_msgs_per_s, max(1.0, s.max_msgs_per_s / 5), SystemClock())
         self._publisher = Publisher(queue, link, tenant=s.tenant, device_id=s.device_id, channels=sensor.channels,
-                                    batch_max=s.batch_max, clock=self._clock, bucket=bucket)
+                                    batch_max=s.batch_max, clock=self._clock, bucket=bucket,
+                                    resends=self._resends)
         self._sampler.queue = queue
         self._threads = [
             threading.Thread(target=self._guarded, args=(loop,), name=f"{name}-{s.device_id}", daemon=True)
@@ -162,9 +173,9 @@ class Agent:
             thread.start()
         self.updates.start()
         model = self._sampler.model.info if self._sampler.model else None
-        log.info("event=started device=%s sensor=%s rate_hz=%g model=%s state_dir=%s next_seq=%d",
+        log.info("event=started device=%s sensor=%s rate_hz=%g model=%s state_dir=%s next_seq=%d install=%s",
                  s.device_id, s.sensor, self._sampler.effective_rate_hz,
-                 f"{model.id}@{model.version}" if model else "none", s.state_dir, queue.next_seq)
+                 f"{model.id}@{model.version}" if model else "none", s.state_dir, queue.next_seq, queue.install_id)
 
     def _open(self, sensor: SensorSource) -> tuple[OutboundQueue, MqttLink]:
         """Load the model, open the outbox, connect; nothing stays open if one of them fails."""
@@ -205,8 +216,9 @@ class Agent:
         if self._sensor is not None and self._owns_sensor:
             self._sensor.close()
         self._threads = []
-        log.info("event=stopped device=%s flushed=%s queue_depth=%d readings_acked=%d",
-                 self.settings.device_id, flushed, self._final.queue_depth, self._final.readings_acked)
+        log.info("event=stopped device=%s flushed=%s queue_depth=%d readings_acked=%d readings_confirmed=%d",
+                 self.settings.device_id, flushed, self._final.queue_depth, self._final.readings_acked,
+                 self._final.readings_confirmed)
 
     def run_until(self, stop_event: threading.Event, duration_s: float | None = None,
                   flush_timeout_s: float = 10.0) -> None:
@@ -245,7 +257,8 @@ class Agent:
             queue_depth=q.depth, dropped=q.dropped, model_version=self._model_ref_version(),
             oldest_unsent_s=q.oldest_age_s, connected=bool(link and link.connected),
             inflight=link.inflight if link else 0, reconnects=link.reconnects if link else 0,
-            sensor_errors=self._sampler.sensor_errors,
+            sensor_errors=self._sampler.sensor_errors, readings_confirmed=q.readings_confirmed,
+            events_confirmed=q.events_confirmed, unconfirmed_depth=q.unconfirmed_depth, install_id=q.install_id,
         )
 
     def health(self) -> Health:
@@ -275,7 +288,7 @@ class Agent:
         model = self._sampler.model or self.updates.load_active()
         if model is None:
             log.info("event=no_model device=%s asset_kind=%s detail=%r", self.settings.device_id,
-                     sensor.asset_kind, "telemetry only")
+                     self.settings.asset_kind, "telemetry only")
             return
         model.check_inputs(tuple(c.name for c in sensor.channels), tuple(c.unit for c in sensor.channels))
         if model.info.kind not in (EventKind.ANOMALY.value, EventKind.RUL.value):
@@ -294,7 +307,7 @@ class Agent:
                 "run with the previous --sensor until they are sent, or use another --state-dir"
             )
         model = self._sampler.model.info if self._sampler.model else None
-        queue.set_info(channels=layout, asset_kind=sensor.asset_kind, device_id=self.settings.device_id,
+        queue.set_info(channels=layout, asset_kind=self.settings.asset_kind, device_id=self.settings.device_id,
                        model_id=model.id if model else "", model_version=model.version if model else "")
 
     def _make_link(self, queue: OutboundQueue) -> MqttLink:
@@ -305,6 +318,9 @@ class Agent:
             on_ack=functools.partial(self._on_ack, queue), max_inflight=s.max_inflight,
             clean_session=not s.persistent_session, keepalive_s=s.keepalive_s, backoff=self._backoff,
             command_topic=str(Topic(s.tenant, s.device_id, TopicKind.COMMANDS)), on_command=self._on_command,
+            confirm_topic=str(Topic(s.tenant, s.device_id, TopicKind.CONFIRM)),
+            on_confirm=functools.partial(self._on_confirm, queue),
+            on_reconnect=self._resends.note_reconnected,
             ca_file=str(s.ca_file) if s.ca_file else None,
             credentials=load_credentials(s.state_dir, s.username, s.password_file),
         )
@@ -324,8 +340,12 @@ class Agent:
             self._link.use_credentials(credentials)
         log.info("event=credentials_rotated username=%s", credentials.username)
 
+    def _on_confirm(self, queue: OutboundQueue, confirm: Confirm) -> None:
+        if apply_confirm(queue, confirm, self._resends) and self._flushing.is_set():
+            self._wake.set()  # a stop waits for the last confirmations: check at once
+
     def _on_ack(self, queue: OutboundQueue, token: object) -> None:
-        acknowledge(queue, token)
+        acknowledge(queue, token, self._resends)
         if self._publisher is not None and self._publisher.backlogged:
             self._wake.set()  # a slot is free and more is waiting: do not sit out the publish interval
 
@@ -338,7 +358,7 @@ class Agent:
             health.update(self.updates.health())
         return DeviceState(
             tenant=self.settings.tenant, device_id=self.settings.device_id, ts=self._clock.time(), status=status,
-            asset_kind=self._sensor.asset_kind if self._sensor else "", agent_version=agent_version(),
+            asset_kind=self.settings.asset_kind, agent_version=agent_version(),
             model=ModelRef(model.id, model.version) if model else None, health=health,
         )
 

@@ -1,11 +1,14 @@
 """The agent's health, as the heartbeat reports it in DeviceState.health (retained on the state topic).
 
-Besides the outbox counters: `cpu_pct` (% of one core used by the whole process,
-all threads, since the previous heartbeat, from `os.times()`), `rss_mb` (resident
-memory now, /proc), `disk_free_mb` (free space of the state directory's file
-system, what the outbox can still grow into), `queue_mb` (the outbox's pages in
-use, what the disk budget counts), `model_version` and `sample_rate_hz` (the rate the
-sampler runs at now: the settings', the cloud's desired one, or a replay's own pace).
+Besides the outbox counters (`queue_depth` counts every row kept, `unconfirmed_depth`
+those the broker acknowledged and the cloud has not confirmed yet; `readings_acked`
+is broker-acknowledged, `readings_confirmed` stored in the cloud): `cpu_pct` (% of
+one core used by the whole process, all threads, since the previous heartbeat, from
+`os.times()`), `rss_mb` (resident memory now, /proc), `disk_free_mb` (free space of
+the state directory's file system, what the outbox can still grow into), `queue_mb`
+(the outbox's pages in use, what the disk budget counts), `model_version` and
+`sample_rate_hz` (the rate the sampler runs at now: the settings', the cloud's
+desired one, or a replay's own pace).
 
 `clock_offset_s` is the agent's clock minus the cloud's. MQTT 3.1.1 has no time
 service, so it is only known from a timestamped message of the cloud: it is the
@@ -46,6 +49,9 @@ class Health:
     queue_mb: float = 0.0
     clock_offset_s: float | None = None
     sample_rate_hz: float | None = None
+    unconfirmed_depth: int = 0
+    readings_confirmed: int = 0
+    events_confirmed: int = 0
 
     def as_dict(self) -> dict[str, float | int | str]:
         return {k: v for k, v in asdict(self).items() if v is not None and not isinstance(v, bool)}
@@ -89,6 +95,9 @@ def snapshot(
         queue_mb=round(stats.used_bytes / 2**20, 3),
         clock_offset_s=None if clock_offset_s is None else round(clock_offset_s, 3),
         sample_rate_hz=None if sample_rate_hz is None else round(sample_rate_hz, 6),
+        unconfirmed_depth=stats.unconfirmed_depth,
+        readings_confirmed=stats.readings_confirmed,
+        events_confirmed=stats.events_confirmed,
     )
 
 

@@ -15,8 +15,9 @@ holds); when the broker's PUBACK arrives, `on_ack(token)` runs on the loop threa
 A message in flight when the connection drops stays in paho's session and is re-sent
 (DUP) after the reconnect, so its token is still acknowledged; messages in flight
 when the process dies are re-sent from the durable queue at the next start. Either
-way a message can arrive twice, never zero times; the cloud dedupes by (device,
-seq) and by event message_id. The number in flight is bounded (`max_inflight`).
+way a message can arrive twice; the cloud dedupes by (device, install, seq) and by
+message_id. A PUBACK only says the broker took it: the rows stay queued until the
+cloud's Confirm (`edge.queue`). The number in flight is bounded (`max_inflight`).
 
 Presence: the last will is a retained DeviceState(offline), registered afresh at
 each connect; a retained birth DeviceState(online) is published on every connect;
@@ -28,9 +29,13 @@ credentials are sent at every connect; `use_credentials()` (a rotation) replaces
 the loop reconnect at once; a refused login (wrong or revoked password) is retried with backoff
 like any other refusal. The password is never logged.
 
-Commands: given a `command_topic`, the link subscribes to it (QoS 1) at every
-connect and hands each valid `Command` to `on_command` on its loop thread; an
-invalid one is logged with the reason and skipped.
+Commands and confirmations: given a `command_topic` (and a `confirm_topic`), the
+link subscribes to them (QoS 1) at every connect and hands each valid `Command` to
+`on_command` and each valid `Confirm` (what the cloud has stored, `edge.queue`) to
+`on_confirm`, on its loop thread; an invalid message is logged with the reason
+(`event=command_refused` / `event=confirm_refused`) and skipped. `on_reconnect` runs
+after each reconnect (what was published to the device meanwhile is lost when its
+session is clean).
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from contract.backoff import Backoff
 from contract.errors import ProtocolError
-from contract.wire import Command, DeviceState, Message, decode, encode, topic_of
+from contract.wire import Command, Confirm, DeviceState, Message, TopicKind, decode, encode, topic_of
 from edge.credentials import Credentials
 from edge.errors import LinkError
 from edge.settings import parse_broker_url, uses_tls
@@ -74,6 +79,9 @@ class MqttLink:
         keepalive_s: int = 30,
         command_topic: str | None = None,
         on_command: Callable[[Command], None] | None = None,
+        confirm_topic: str | None = None,
+        on_confirm: Callable[[Confirm], None] | None = None,
+        on_reconnect: Callable[[], None] | None = None,
         ca_file: str | None = None,
         credentials: Credentials | None = None,
     ) -> None:
@@ -85,7 +93,8 @@ class MqttLink:
         self._client = client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
                                             clean_session=clean_session, protocol=mqtt.MQTTv311)
         client.max_inflight_messages_set(max_inflight + _STATE_HEADROOM)
-        self._command_topic, self._on_command = command_topic, on_command
+        self._on_command, self._on_confirm, self._on_reconnect = on_command, on_confirm, on_reconnect
+        self._topics = [(t, 1) for t in (command_topic, confirm_topic) if t is not None]
         client.on_connect, client.on_disconnect = self._handle_connect, self._handle_disconnect
         client.on_publish, client.on_message = self._handle_publish, self._handle_message
         client.on_socket_register_write = client.on_socket_unregister_write = _ignore_socket
@@ -238,7 +247,8 @@ class MqttLink:
             self.last_error = f"broker refused the connection: {reason}"
             log.error("event=connect_refused broker=%s reason=%r", self.url, str(reason))
             return
-        if self._ever_connected:
+        reconnected = self._ever_connected
+        if reconnected:
             self.reconnects += 1
         self._ever_connected = True
         self._backoff.reset()
@@ -246,20 +256,25 @@ class MqttLink:
         self._connected.set()
         log.info("event=connected broker=%s session_present=%s", self.url, flags.session_present)
         self.publish(self._birth(), retain=True, force=True)
-        if self._command_topic is not None:
-            client.subscribe(self._command_topic, qos=1)
+        if self._topics:
+            client.subscribe(self._topics)
+        if reconnected and self._on_reconnect is not None:
+            self._on_reconnect()
 
     def _handle_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         self._connected.clear()
 
     def _handle_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         try:
-            command = decode(msg.topic, bytes(msg.payload))
+            message = decode(msg.topic, bytes(msg.payload))
         except ProtocolError as exc:
-            log.warning("event=command_refused topic=%s reason=%r", msg.topic, str(exc))
+            kind = "confirm" if msg.topic.endswith(f"/{TopicKind.CONFIRM.value}") else "command"
+            log.warning("event=%s_refused topic=%s reason=%r", kind, msg.topic, str(exc))
             return
-        if isinstance(command, Command) and self._on_command is not None:
-            self._on_command(command)
+        if isinstance(message, Command) and self._on_command is not None:
+            self._on_command(message)
+        elif isinstance(message, Confirm) and self._on_confirm is not None:
+            self._on_confirm(message)
 
     def _handle_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, props: Any) -> None:
         # Runs on the loop thread with paho's message lock held: never call back into paho from here.

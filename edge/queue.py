@@ -1,13 +1,29 @@
-"""The durable outbound queue (outbox): readings, events and usage wait here until the broker has them.
+"""The durable outbound queue (outbox): readings, events and usage wait here until the cloud has them.
 
 Every reading and event is written here before it is sent, and removed only when
-the broker acknowledged it (QoS 1 PUBACK), so a crash, a reboot or a week without
-network loses nothing that was sampled. One SQLite file per device state directory.
+the cloud confirmed it has stored it (`contract.confirm.Confirm`), so a crash, a
+reboot, a week without network or a broker that loses what it acknowledged loses
+nothing that was sampled. One SQLite file per device state directory.
+
+A row's states: *pending* (`sent_at` NULL: not acknowledged by the broker yet, in
+flight or not handed to the link), *sent* (the broker's QoS 1 PUBACK arrived:
+`sent_at` is when it first did, counted in `readings_acked` / `events_acked` /
+`usage_acked`), then *confirmed*: the cloud's Confirm for this outbox's install
+names it, and it leaves the queue (counted in `readings_confirmed`, …). The PUBACK
+is not storage: a broker can lose what it acknowledged (a crash before its
+autosave, a lost session), so only the cloud's word removes a row. Sent rows the
+cloud does not confirm in time are sent again (`edge.resend`, `edge.publisher`).
+
+Install id: every outbox has a random `install_id` (`edge.queue_schema`) that goes
+with each reading, event and usage report, so the cloud keys them by (device,
+install, seq): a device whose state directory is lost starts a new outbox, a new
+install, and its seqs again from 1 without being taken for duplicates. A Confirm of
+another install changes nothing.
 
 Lanes: readings are the `telemetry` lane (0) and may be thinned when the disk
-budget is exceeded (`edge.budget`: oldest first, and the count is kept in
-`dropped`); rows of the `events` table are the `event` (1) and `usage` (2) lanes
-and are never dropped.
+budget is exceeded (`edge.budget`: unsent first, then sent-unconfirmed, oldest
+first, and the count is kept in `dropped`); rows of the `events` table are the
+`event` (1) and `usage` (2) lanes and are never dropped.
 
 Durability (`fsync`, setting `--fsync normal|full`), always a WAL journal:
 
@@ -29,7 +45,7 @@ every page, or the previous run used `full`), and above the reserved block
 otherwise (a reboot after a crash under `normal`), leaving a visible gap, which is
 the truth: readings were lost.
 
-The WAL file is capped at `WAL_LIMIT_BYTES` after each checkpoint; the disk budget
+The WAL file is capped at `edge.queue_schema.WAL_LIMIT_BYTES` after each checkpoint; the disk budget
 (`edge.budget`) counts the database pages in use.
 
 Only one agent may own a state directory: the queue holds an exclusive `flock` on
@@ -50,44 +66,23 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from contract.clock import Clock, SystemClock
-from contract.wire import Event, encode, topic_of
+from contract.wire import Confirm, Event, Usage, encode, topic_of
 from edge.budget import MIN_BUDGET_BYTES, DiskBudget
 from edge.errors import QueueError
+from edge.queue_schema import DB_NAME, connect
+from edge.queue_stats import QueueStats, queue_stats, read_stats
 from edge.state_lock import acquire_lock, is_locked
 
-__all__ = ["OutboundQueue", "QueueStats", "is_locked", "read_stats"]
+__all__ = ["DB_NAME", "OutboundQueue", "QueueStats", "is_locked", "read_stats"]
 
 log = logging.getLogger("edge.queue")
 
-DB_NAME = "queue.sqlite3"
-SCHEMA_VERSION = 1
 SEQ_BLOCK = 1000
 LANE_TELEMETRY = 0  # raw readings: may be thinned when over the disk budget
 LANE_EVENT = 1  # anomaly / RUL events: never dropped
 LANE_USAGE = 2  # usage counters (billing): never dropped
 FSYNC_MODES = {"normal": "NORMAL", "full": "FULL"}
-WAL_LIMIT_BYTES = 4 * 2**20
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS readings (
-    seq INTEGER PRIMARY KEY,
-    ts REAL NOT NULL,
-    vals TEXT NOT NULL,
-    lane INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    message_id TEXT NOT NULL UNIQUE,
-    seq INTEGER NOT NULL,
-    ts REAL NOT NULL,
-    topic TEXT NOT NULL,
-    payload BLOB NOT NULL,
-    lane INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value);
-"""
-_COUNTERS = ("last_seq", "seq_reserved", "readings_sampled", "readings_acked", "events_sampled", "events_acked",
-             "dropped", "thinned_through", "usage_sampled", "usage_acked")
+_LANE_COUNTERS = {LANE_EVENT: ("events_acked", "events_confirmed"), LANE_USAGE: ("usage_acked", "usage_confirmed")}
 
 
 @dataclass(frozen=True)
@@ -109,7 +104,7 @@ class QueuedEvent:
 
 @dataclass(frozen=True)
 class ReadingsToken:
-    """Acknowledges the queued readings with first_seq <= seq <= last_seq (one telemetry batch)."""
+    """Marks the queued readings with first_seq <= seq <= last_seq sent (one telemetry batch's PUBACK)."""
 
     first_seq: int
     last_seq: int
@@ -117,35 +112,13 @@ class ReadingsToken:
 
 @dataclass(frozen=True)
 class EventToken:
-    """Acknowledges one row of the events table; `lane` says which lifetime counter it adds to."""
+    """Marks one row of the events table sent; `lane` says which lifetime counter it adds to."""
 
     row_id: int
     lane: int = LANE_EVENT
 
 
 AckToken = ReadingsToken | EventToken
-
-
-@dataclass(frozen=True)
-class QueueStats:
-    """Counters are lifetime totals of the state directory, not of one agent run."""
-
-    reading_depth: int
-    event_depth: int
-    oldest_age_s: float
-    readings_sampled: int
-    readings_acked: int
-    events_sampled: int
-    events_acked: int
-    dropped: int
-    last_seq: int
-    model_id: str
-    model_version: str
-    used_bytes: int = 0
-
-    @property
-    def depth(self) -> int:
-        return self.reading_depth + self.event_depth
 
 
 class OutboundQueue:
@@ -166,7 +139,7 @@ class OutboundQueue:
         self._unsaved_dropped = 0
         self._synchronous = FSYNC_MODES[fsync]
         self._budget = None if max_bytes is None else DiskBudget(max_bytes)
-        self._handed_through = 0  # readings up to here are in flight: the budget leaves them alone
+        self._handed_through = 0  # readings up to here were handed to the link in this run
         self._over_budget_logged = False
         try:
             self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -174,18 +147,26 @@ class OutboundQueue:
             raise QueueError(f"cannot create state directory {self.state_dir}: {exc.strerror}") from exc
         self._lockfile = acquire_lock(self.state_dir)
         try:
-            self._conn = _connect(self.state_dir / DB_NAME, self._synchronous)
+            self._conn = connect(self.state_dir / DB_NAME, self._synchronous)
             with self._translate("open"):
                 self._next_seq = self._recover_seq()
+                meta = dict(self._conn.execute(
+                    "SELECT key, value FROM meta WHERE key IN ('install_id', 'legacy_through')").fetchall())
         except BaseException:
             self._lockfile.close()
             raise
+        self.install_id = str(meta["install_id"])
+        self.legacy_through = int(meta["legacy_through"])  # readings up to here go out without install (v1's)
 
     @property
     def next_seq(self) -> int:
         """The seq the next reading must carry (monotonic, persisted across restarts)."""
         with self._lock:
             return self._next_seq
+
+    def install_of(self, seq: int) -> str:
+        """The install a reading is sent with: "" for what a v1 outbox numbered (`edge.queue_schema`)."""
+        return "" if seq <= self.legacy_through else self.install_id
 
     def put_reading(self, seq: int, ts: float, values: Sequence[float | None]) -> None:
         """Store one reading; `seq` must be at least `next_seq`."""
@@ -204,18 +185,30 @@ class OutboundQueue:
             self._next_seq = seq + 1
 
     def put_event(self, event: Event) -> None:
-        """Store an event (lane `event`) with its final payload; the same message_id twice is stored once."""
+        """Store an event (lane `event`) stamped with this install; the same message_id twice is stored once."""
+        event = replace(event, install=self.install_id)
         self.put_message(topic_of(event), encode(event), message_id=event.message_id, seq=event.seq, ts=event.ts,
                          lane=LANE_EVENT)
 
+    def put_usage(self, usage: Usage) -> None:
+        """Store a usage report (lane `usage`), stamped with this outbox's install."""
+        usage = replace(usage, install=self.install_id)
+        self.put_message(topic_of(usage), encode(usage), message_id=usage.message_id, seq=usage.seq, ts=usage.ts,
+                         lane=LANE_USAGE)
+
     def put_message(self, topic: str, payload: bytes, *, message_id: str, seq: int, ts: float, lane: int) -> None:
-        """Store an encoded message of a never-dropped lane (`LANE_EVENT`, `LANE_USAGE`), sent byte for byte."""
+        """Store an encoded message of a never-dropped lane (`LANE_EVENT`, `LANE_USAGE`), sent byte for byte.
+
+        The payload should carry this outbox's `install_id` (`put_event` and `put_usage` see to it): a
+        Confirm is matched to the row by message id and this install.
+        """
         if lane not in (LANE_EVENT, LANE_USAGE):
             raise QueueError(f"lane {lane} is not a message lane (event={LANE_EVENT}, usage={LANE_USAGE})")
         with self._lock, self._translate("store a message"), self._conn:
             cur = self._conn.execute(
-                "INSERT OR IGNORE INTO events (message_id, seq, ts, topic, payload, lane) VALUES (?, ?, ?, ?, ?, ?)",
-                (message_id, seq, ts, topic, payload, lane),
+                "INSERT OR IGNORE INTO events (message_id, seq, ts, topic, payload, lane, install) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (message_id, seq, ts, topic, payload, lane, self.install_id),
             )
             self._bump("events_sampled" if lane == LANE_EVENT else "usage_sampled", cur.rowcount)
             self._keep_budget(self._next_seq - 1, len(payload) + len(topic))
@@ -225,16 +218,25 @@ class OutboundQueue:
         with self._lock:
             self._handed_through = max(self._handed_through, last_seq)
 
-    def peek_batch(self, max_readings: int, after_seq: int = -1) -> tuple[QueuedReading, ...]:
-        """Up to `max_readings` unacknowledged readings with seq > `after_seq`, oldest first."""
+    def peek_batch(self, max_readings: int, after_seq: int = -1, through_seq: int | None = None, *,
+                   hand: bool = False) -> tuple[QueuedReading, ...]:
+        """Up to `max_readings` readings kept with `after_seq` < seq (<= `through_seq`), oldest first.
+
+        `hand`: they are about to be handed to the link, so the budget leaves them alone from
+        now on (in the same locked step: a reading shed in between would be sent and counted dropped).
+        """
+        last = 2**63 - 1 if through_seq is None else through_seq
         with self._lock, self._translate("read readings"):
             rows = self._conn.execute(
-                "SELECT seq, ts, vals FROM readings WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, max_readings)
+                "SELECT seq, ts, vals FROM readings WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
+                (after_seq, last, max_readings),
             ).fetchall()
+            if hand and rows:
+                self._handed_through = max(self._handed_through, int(rows[-1][0]))
         return tuple(QueuedReading(seq, ts, tuple(json.loads(vals))) for seq, ts, vals in rows)
 
     def peek_events(self, max_events: int, after_row: int = 0, lane: int | None = None) -> tuple[QueuedEvent, ...]:
-        """Up to `max_events` unacknowledged messages (of `lane`, else any) after row `after_row`, oldest first."""
+        """Up to `max_events` messages kept (of `lane`, else any) after row `after_row`, oldest first."""
         with self._lock, self._translate("read events"):
             rows = self._conn.execute(
                 "SELECT id, message_id, topic, payload FROM events WHERE id > ? AND (? IS NULL OR lane = ?) "
@@ -244,17 +246,76 @@ class OutboundQueue:
         return tuple(QueuedEvent(r, m, t, bytes(p)) for r, m, t, p in rows)
 
     def ack(self, token: AckToken) -> int:
-        """Remove what the broker acknowledged; returns how many rows left (0 for a repeated ack)."""
+        """Mark what the broker acknowledged as sent; returns how many rows were sent for the first time."""
+        now = self._clock.time()
         with self._lock, self._translate("acknowledge"), self._conn:
             if isinstance(token, ReadingsToken):
                 cur = self._conn.execute(
-                    "DELETE FROM readings WHERE seq BETWEEN ? AND ?", (token.first_seq, token.last_seq)
+                    "UPDATE readings SET sent_at = ? WHERE seq BETWEEN ? AND ? AND sent_at IS NULL",
+                    (now, token.first_seq, token.last_seq),
                 )
-                self._bump("readings_acked", cur.rowcount)
+                if cur.rowcount:
+                    self._bump("readings_acked", cur.rowcount)
+                    self._conn.execute("UPDATE meta SET value = max(value, ?) WHERE key = 'sent_through'",
+                                       (token.last_seq,))
             else:
-                cur = self._conn.execute("DELETE FROM events WHERE id = ?", (token.row_id,))
-                self._bump("events_acked" if token.lane == LANE_EVENT else "usage_acked", cur.rowcount)
+                cur = self._conn.execute("UPDATE events SET sent_at = ? WHERE id = ? AND sent_at IS NULL",
+                                         (now, token.row_id))
+                self._bump(_LANE_COUNTERS.get(token.lane, _LANE_COUNTERS[LANE_EVENT])[0], cur.rowcount)
             return int(cur.rowcount)
+
+    def confirm(self, confirm: Confirm) -> int | None:
+        """Remove the rows the cloud confirmed; how many left, or None for a Confirm of another install.
+
+        A row leaves only if it was sent with the Confirm's install (`install_of`): this
+        outbox's id, or "" for what a v1 outbox queued. A confirmed row the broker's
+        PUBACK had not marked yet (the PUBACK was lost) counts as acknowledged too.
+        """
+        if confirm.install == self.install_id:
+            seqs, install = (self.legacy_through + 1, 2**63 - 1), self.install_id
+        elif confirm.install == "" and self.legacy_through > 0:
+            seqs, install = (0, self.legacy_through), ""
+        else:
+            return None
+        removed = 0
+        with self._lock, self._translate("confirm"), self._conn:
+            for first, last in confirm.readings:
+                bounds = (max(first, seqs[0]), min(last, seqs[1]))
+                if bounds[0] > bounds[1]:
+                    continue
+                (unmarked,) = self._conn.execute(
+                    "SELECT count(*) FROM readings WHERE seq BETWEEN ? AND ? AND sent_at IS NULL", bounds).fetchone()
+                cur = self._conn.execute("DELETE FROM readings WHERE seq BETWEEN ? AND ?", bounds)
+                self._bump("readings_acked", int(unmarked))
+                self._bump("readings_confirmed", cur.rowcount)
+                removed += cur.rowcount
+            ids = [*confirm.events, *confirm.usage]
+            for start in range(0, len(ids), 500):  # within SQLite's bound on query parameters
+                chunk = ids[start:start + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = self._conn.execute(
+                    f"SELECT id, lane, sent_at FROM events WHERE install = ? AND message_id IN ({marks})",
+                    (install, *chunk)).fetchall()
+                for row_id, lane, sent_at in rows:
+                    acked, confirmed = _LANE_COUNTERS.get(lane, _LANE_COUNTERS[LANE_EVENT])
+                    self._conn.execute("DELETE FROM events WHERE id = ?", (row_id,))
+                    self._bump(confirmed, 1)
+                    if sent_at is None:
+                        self._bump(acked, 1)
+                removed += len(rows)
+        return removed
+
+    def peek_sent(self, token: AckToken) -> tuple[QueuedReading, ...] | QueuedEvent | None:
+        """What of a sent token is still kept (not confirmed), for a re-send; None (or ()) when nothing is."""
+        with self._lock, self._translate("read sent rows"):
+            if isinstance(token, ReadingsToken):
+                rows = self._conn.execute(
+                    "SELECT seq, ts, vals FROM readings WHERE seq BETWEEN ? AND ? ORDER BY seq",
+                    (token.first_seq, token.last_seq)).fetchall()
+                return tuple(QueuedReading(seq, ts, tuple(json.loads(vals))) for seq, ts, vals in rows)
+            row = self._conn.execute("SELECT id, message_id, topic, payload FROM events WHERE id = ?",
+                                     (token.row_id,)).fetchone()
+        return None if row is None else QueuedEvent(row[0], row[1], row[2], bytes(row[3]))
 
     def note_dropped(self, count: int) -> None:
         """Count readings that could not be kept (e.g. the disk is full); never raises."""
@@ -280,7 +341,7 @@ class OutboundQueue:
 
     def stats(self) -> QueueStats:
         with self._lock, self._translate("read stats"):
-            stats = _stats(self._conn, self._clock.time())
+            stats = queue_stats(self._conn, self._clock.time())
         if self._unsaved_dropped:
             stats = replace(stats, dropped=stats.dropped + self._unsaved_dropped)
         return stats
@@ -301,11 +362,13 @@ class OutboundQueue:
         """Inside the writing transaction: shed telemetry while over budget (module `edge.budget`)."""
         if self._budget is None:
             return
-        dropped = self._budget.enforce(self._conn, floor_seq=self._handed_through, newest_seq=newest_seq,
-                                       wrote=wrote)
-        if dropped:
-            self._bump("dropped", dropped)
-            log.warning("event=telemetry_thinned dropped=%d budget_bytes=%d", dropped, self._budget.max_bytes)
+        shed = self._budget.enforce(self._conn, handed_through=self._handed_through, newest_seq=newest_seq,
+                                    wrote=wrote)
+        if shed.total:
+            self._bump("dropped", shed.total)
+            self._bump("dropped_unconfirmed", shed.sent)
+            log.warning("event=telemetry_thinned dropped=%d sent_unconfirmed=%d budget_bytes=%d", shed.total,
+                        shed.sent, self._budget.max_bytes)
         over = self._budget.exceeded
         if over and not self._over_budget_logged:
             log.error("event=over_budget detail=%r budget_bytes=%d", "only events, usage and in-flight readings "
@@ -343,7 +406,8 @@ class OutboundQueue:
             self._conn.execute(f"PRAGMA synchronous={self._synchronous}")
 
     def _bump(self, counter: str, by: int) -> None:
-        self._conn.execute("UPDATE meta SET value = value + ? WHERE key = ?", (by, counter))
+        if by:
+            self._conn.execute("UPDATE meta SET value = value + ? WHERE key = ?", (by, counter))
 
     @contextlib.contextmanager
     def _translate(self, doing: str) -> Iterator[None]:
@@ -353,69 +417,9 @@ class OutboundQueue:
             raise QueueError(f"outbound queue in {self.state_dir}: cannot {doing}: {exc}") from exc
 
 
-def read_stats(state_dir: Path | str, *, clock: Clock | None = None) -> QueueStats:
-    """Read a device's queue without owning it (the agent may be running)."""
-    path = Path(state_dir) / DB_NAME
-    if not path.exists():
-        raise QueueError(f"no queue at {path}: has an agent run with this state directory?")
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0)
-        try:
-            return _stats(conn, (clock or SystemClock()).time())
-        finally:
-            conn.close()
-    except sqlite3.Error as exc:
-        raise QueueError(f"cannot read the queue at {path}: {exc}") from exc
-
-
 def _boot_id() -> str:
     """This boot's id (Linux); "" where unknown, which never counts as the same boot."""
     try:
         return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
     except OSError:
         return ""
-
-
-def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
-    try:
-        conn = sqlite3.connect(path, check_same_thread=False, timeout=10.0)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute(f"PRAGMA synchronous={synchronous}")
-        conn.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
-        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-        if version > SCHEMA_VERSION:
-            conn.close()
-            raise QueueError(f"{path} has queue schema v{version}; this agent knows v{SCHEMA_VERSION} (upgrade it)")
-        with conn:
-            conn.executescript(_SCHEMA)
-            conn.executemany("INSERT OR IGNORE INTO meta (key, value) VALUES (?, 0)",
-                             [(c,) for c in (*_COUNTERS, "clean_shutdown")])
-            # A brand-new queue has nothing to recover: mark it clean so numbering starts at 1.
-            if not conn.execute("SELECT 1 FROM meta WHERE key = 'created'").fetchone():
-                conn.execute("INSERT INTO meta (key, value) VALUES ('created', 1)")
-                conn.execute("UPDATE meta SET value = 1 WHERE key = 'clean_shutdown'")
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        return conn
-    except sqlite3.Error as exc:
-        raise QueueError(f"cannot open the outbound queue {path}: {exc}") from exc
-
-
-def _stats(conn: sqlite3.Connection, now: float) -> QueueStats:
-    meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-    readings, oldest_reading = conn.execute("SELECT count(*), min(ts) FROM readings").fetchone()
-    events, oldest_event = conn.execute("SELECT count(*), min(ts) FROM events").fetchone()
-    oldest = min((t for t in (oldest_reading, oldest_event) if t is not None), default=None)
-    return QueueStats(
-        reading_depth=int(readings),
-        event_depth=int(events),
-        oldest_age_s=0.0 if oldest is None else max(0.0, now - float(oldest)),
-        readings_sampled=int(meta.get("readings_sampled", 0)),
-        readings_acked=int(meta.get("readings_acked", 0)),
-        events_sampled=int(meta.get("events_sampled", 0)),
-        events_acked=int(meta.get("events_acked", 0)),
-        dropped=int(meta.get("dropped", 0)),
-        last_seq=int(meta.get("last_seq", 0)),
-        model_id=str(meta.get("info.model_id", "")),
-        model_version=str(meta.get("info.model_version", "")),
-        used_bytes=DiskBudget(0).used_bytes(conn),
-    )

@@ -27,11 +27,10 @@ import numpy as np
 import numpy.typing as npt
 
 from contract.clock import Clock
-from contract.wire import encode, topic_of
 from edge.errors import MeteringError, ModelError, QueueError, SensorError, SensorExhaustedError
 from edge.inference import window_event
 from edge.metering import UsageMeter
-from edge.queue import LANE_USAGE, OutboundQueue
+from edge.queue import OutboundQueue
 from edge.runtime import OnnxModel
 from edge.sensors import PacedSource, SensorSource, SteppedSource
 from edge.settings import AgentSettings
@@ -179,8 +178,7 @@ class Sampler:
             return
         try:
             usage = self.meter.report(self._settings.tenant, self._settings.device_id)
-            self.queue.put_message(topic_of(usage), encode(usage), message_id=usage.message_id, seq=usage.seq,
-                                   ts=usage.ts, lane=LANE_USAGE)
+            self.queue.put_usage(usage)
         except (MeteringError, QueueError) as exc:
             # The counters are cumulative: the next report carries this one's use too.
             log.error("event=usage_report_failed error=%r", str(exc))

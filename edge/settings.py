@@ -17,12 +17,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from contract.errors import ProtocolError
+from contract.fields import ID_PATTERN
 from contract.wire import MAX_BATCH_READINGS, Topic, TopicKind
 from edge.budget import MIN_BUDGET_BYTES
 from edge.errors import ConfigError
 from edge.queue import FSYNC_MODES
 from edge.sensors.registry import parse_fault
-from edge.sensors.spec import SensorSpec
+from edge.sensors.spec import CUSTOM_KIND, SensorSpec
 
 ENV_PREFIX = "PAAS_EDGE_"
 DEFAULT_BROKER = "mqtt://127.0.0.1:1883"
@@ -59,6 +60,8 @@ class AgentSettings:
     queue_max_mb: float = 256.0  # the outbox's disk budget (edge.budget: telemetry thinned beyond it)
     fsync: str = "normal"  # "normal" or "full": see edge.queue for the trade-off
     max_msgs_per_s: float = 100.0  # drain pace (edge.token_bucket): 100 batches of 100 = 10,000 readings/s
+    asset_kind: str = ""  # reported kind: the sensor's ("" here), or for command:/sysfs: a device profile's name
+    confirm_timeout_s: float = 60.0  # sent rows the cloud has not confirmed by then are sent again (edge.resend)
     replay_at_eof: str = "loop"  # a replay: sensor at the end of its file: "loop" again or "stop" the agent
     ca_file: Path | None = None  # mqtts://: the CA that signed the broker's certificate (None: the system's CAs)
     username: str = ""  # the provisioned broker user; STATE_DIR/credentials.json (a rotation's) wins over it
@@ -79,6 +82,8 @@ class AgentSettings:
         _check_range("connect_timeout_s", self.connect_timeout_s, 0.0, 3600.0, "--connect-timeout")
         _check_range("queue_max_mb", self.queue_max_mb, MIN_BUDGET_BYTES / 2**20 - 1e-9, 1e6, "--queue-max-mb")
         _check_range("max_msgs_per_s", self.max_msgs_per_s, 0.0, 1e5, "--max-msgs-per-s")
+        _check_range("confirm_timeout_s", self.confirm_timeout_s, 0.0, 86400.0, "--confirm-timeout")
+        _check_kind(self.asset_kind, spec)
         _check_choice("fsync", self.fsync, tuple(FSYNC_MODES), "--fsync")
         _check_choice("replay_at_eof", self.replay_at_eof, ("loop", "stop"), "--replay-at-eof")
         for name, value, top in (("batch_max", self.batch_max, MAX_BATCH_READINGS), ("hop", self.hop, 100_000),
@@ -93,10 +98,7 @@ class AgentSettings:
         elif not 0 <= self.seed < 2**32:
             raise ConfigError(f"seed must be between 0 and 2**32 - 1, got {self.seed}")
         object.__setattr__(self, "model_path", _resolve_model(self.model_path, spec.asset_kind))
-
-    @property
-    def asset_kind(self) -> str:
-        return SensorSpec.parse(self.sensor).asset_kind
+        object.__setattr__(self, "asset_kind", self.asset_kind or spec.asset_kind)
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any], env: Mapping[str, str]) -> AgentSettings:
@@ -159,6 +161,16 @@ def _check_signing_key(s: AgentSettings) -> None:
 def seed_for(device_id: str) -> int:
     """A stable seed from a device id (Python's hash() is salted per process, so not that)."""
     return int.from_bytes(hashlib.sha256(device_id.encode()).digest()[:4], "big")
+
+
+def _check_kind(kind: str, spec: SensorSpec) -> None:
+    """`--asset-kind` names a device profile for a source whose kind is not fixed (command:, sysfs:) only."""
+    if not kind:
+        return
+    if spec.asset_kind != CUSTOM_KIND:
+        raise ConfigError(f"--asset-kind applies to command: and sysfs: sensors; {spec} is a {spec.asset_kind}")
+    if not ID_PATTERN.match(kind):
+        raise ConfigError(f"--asset-kind {kind[:80]!r} must be 1-64 of A-Z a-z 0-9 _ . - (starting alphanumeric)")
 
 
 def default_model_for(asset_kind: str) -> Path | None:
@@ -231,5 +243,5 @@ _FIELD_KINDS: dict[str, str] = {
     "rate_hz": "float", "publish_interval_s": "float", "heartbeat_s": "float", "usage_interval_s": "float",
     "connect_timeout_s": "float",
     "seed": "int", "batch_max": "int", "hop": "int", "max_inflight": "int", "keepalive_s": "int",
-    "persistent_session": "bool", "queue_max_mb": "float", "max_msgs_per_s": "float",
+    "persistent_session": "bool", "queue_max_mb": "float", "max_msgs_per_s": "float", "confirm_timeout_s": "float",
 }

@@ -1,10 +1,16 @@
 """`python -m edge status`: what a device's outbox says, read from disk (agent running or not).
 
+`readings_acked` counts readings the broker acknowledged (each once), and
+`readings_confirmed` those the cloud confirmed it stored, which left the outbox;
+`unconfirmed_depth` is what is kept, sent, and awaiting the cloud's confirmation.
 `dropped` counts readings the agent could not keep: telemetry thinned over the disk
-budget (`edge.budget`) and readings whose write failed. `queue_mb` is what the disk
-budget counts. Counters are lifetime totals of the state directory, so
-`readings_sampled == readings_acked + reading_depth + dropped`, except that a
-reading whose write failed counts in `dropped` without having been sampled.
+budget (`edge.budget`; `dropped_unconfirmed` of them had been acknowledged by the
+broker, so they may still have reached the cloud) and readings whose write failed.
+`queue_mb` is what the disk budget counts. `install_id` is the outbox's install,
+sent with every reading, event and usage report. Counters are lifetime totals of
+the state directory, so `readings_sampled == readings_confirmed + reading_depth +
+dropped`, except that a reading whose write failed counts in `dropped` without
+having been sampled.
 """
 
 from __future__ import annotations
@@ -25,17 +31,23 @@ def status_report(device_id: str, state_dir: Path, *, clock: Clock | None = None
         "running": is_locked(state_dir),
         "readings_sampled": stats.readings_sampled,
         "readings_acked": stats.readings_acked,
+        "readings_confirmed": stats.readings_confirmed,
         "events_sampled": stats.events_sampled,
         "events_acked": stats.events_acked,
+        "events_confirmed": stats.events_confirmed,
+        "usage_confirmed": stats.usage_confirmed,
         "queue_depth": stats.depth,
         "reading_depth": stats.reading_depth,
         "event_depth": stats.event_depth,
+        "unconfirmed_depth": stats.unconfirmed_depth,
         "oldest_unsent_s": round(stats.oldest_age_s, 3),
         "dropped": stats.dropped,
+        "dropped_unconfirmed": stats.dropped_unconfirmed,
         "queue_mb": round(stats.used_bytes / 2**20, 3),
         "last_seq": stats.last_seq,
         "model_id": stats.model_id,
         "model_version": stats.model_version,
+        "install_id": stats.install_id,
     }
 
 

@@ -17,25 +17,31 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from cloud.security.broker_auth import CLOUD_USERNAME
 from cloud.security.credentials import CredentialStore
 from cloud.security.dev_broker import SecureBroker, start_secure_broker
+from cloud.security.provisioning import DeviceBundle, cloud_password, provision_device
 from cloud.store.database import Database
 from cloud.store.schema import ensure_schema
 from contract.clock import Clock, SystemClock
+from contract.wire import Topic, TopicKind
 from edge.settings import parse_broker_url, uses_tls
 
 
 class Probe:
-    """Connect once; `rc` is the CONNACK's reason code value (0 accepted, 135/5 not authorised)."""
+    """Connect (paho reconnects it); `rc` is the last CONNACK's reason code value (0 accepted, 135/5 not
+    authorised), `connects` counts accepted CONNACKs and `disconnects` lost or closed connections."""
 
     def __init__(self, url: str, *, ca_file: Path | None = None, username: str | None = None,
-                 password: str | None = None, client_id: str = "") -> None:
+                 password: str | None = None, client_id: str = "", clean_session: bool = True) -> None:
         self.messages: list[tuple[str, bytes]] = []
         self.granted: list[int] = []
         self.rc: int | None = None
+        self.connects = self.disconnects = 0
         self._event = threading.Event()
         self._suback = threading.Event()
-        self.client = client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311)
+        self.client = client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                                           clean_session=clean_session, protocol=mqtt.MQTTv311)
         if uses_tls(url):
             client.tls_set(ca_certs=str(ca_file) if ca_file else None, cert_reqs=ssl.CERT_REQUIRED)
         if username is not None:
@@ -43,6 +49,7 @@ class Probe:
         client.on_connect = self._on_connect
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
+        client.on_disconnect = self._on_disconnect
         host, port = parse_broker_url(url)
         client.connect(host, port, keepalive=30)
         client.loop_start()
@@ -74,7 +81,12 @@ class Probe:
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         self.rc = int(reason.value)
+        if self.rc == 0:
+            self.connects += 1
         self._event.set()
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        self.disconnects += 1
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         self.messages.append((msg.topic, bytes(msg.payload)))
@@ -93,7 +105,8 @@ def login_rc(url: str, ca_file: Path, username: str | None, password: str | None
         probe.close()
 
 
-REFUSED = (5, 135)  # "not authorised": MQTT 3.1.1 CONNACK 5, as paho 2 reports it (135)
+REFUSED = (5, 135)
+DAY_S = 86400.0  # "not authorised": MQTT 3.1.1 CONNACK 5, as paho 2 reports it (135)
 
 
 @dataclass(frozen=True)
@@ -121,11 +134,40 @@ def secure_env(root: Path, clock: Clock | None = None) -> Iterator[SecureEnv]:
 
 
 def eventually_rc(env: SecureEnv, username: str | None, password: str | None, want: tuple[int, ...],
-                  timeout_s: float = 3.0) -> int | None:
-    """Log in until the answer is one of `want` (the broker re-reads its files asynchronously after SIGHUP)."""
+                  timeout_s: float = 3.0, url: str | None = None) -> int | None:
+    """Log in (on the device listener unless `url`) until the answer is one of `want` (the broker re-reads
+    its files asynchronously after SIGHUP)."""
     deadline = time.monotonic() + timeout_s
     while True:
-        rc = login_rc(env.broker.tls_url, env.broker.layout.ca_cert, username, password)
+        rc = login_rc(url or env.broker.tls_url, env.broker.layout.ca_cert, username, password)
         if rc in want or time.monotonic() > deadline:
             return rc
         time.sleep(0.05)
+
+
+def provision(env: SecureEnv, device_id: str, tmp_path: Path, tenant: str = "acme",
+              rotate: bool = False) -> DeviceBundle:
+    """A device's credentials and bundle, pointing at the device listener."""
+    return provision_device(env.store, env.broker.layout, SystemClock(), tenant=tenant, device_id=device_id,
+                            out_dir=tmp_path / "bundles" / device_id, broker_url=env.broker.tls_url,
+                            valid_s=30 * DAY_S, rotate=rotate)
+
+
+def device_probe(env: SecureEnv, bundle: DeviceBundle, client_id: str = "") -> Probe:
+    """Logged in on the device listener with the bundle's credentials."""
+    probe = Probe(env.broker.tls_url, ca_file=bundle.directory / "ca.pem", username=bundle.credential.username,
+                  password=(bundle.directory / "password").read_text().strip(), client_id=client_id)
+    assert probe.wait_connack() == 0
+    return probe
+
+
+def cloud_probe(env: SecureEnv, client_id: str = "", clean_session: bool = True) -> Probe:
+    """Logged in on the cloud listener as the cloud user."""
+    probe = Probe(env.broker.cloud_url, ca_file=env.broker.layout.ca_cert, username=CLOUD_USERNAME,
+                  password=cloud_password(env.broker.layout), client_id=client_id, clean_session=clean_session)
+    assert probe.wait_connack() == 0
+    return probe
+
+
+def topic(device_id: str, kind: TopicKind, tenant: str = "acme") -> str:
+    return str(Topic(tenant, device_id, kind))

@@ -19,12 +19,14 @@ from cloud.api.routers import (
     audit,
     auth,
     contracts,
+    dead_letters,
     detectors,
     devices,
     directory,
     events,
     health,
     models,
+    profiles,
     rollouts,
     stats,
     usage,
@@ -37,6 +39,7 @@ from cloud.errors import (
     InvalidAccountError,
     InvalidArtifactError,
     InvalidDesiredStateError,
+    InvalidProfileError,
     NotFoundError,
     PermissionDeniedError,
     ScopeRequiredError,
@@ -47,7 +50,7 @@ from cloud.maintenance.work_orders import TransitionError
 
 API_PREFIX = "/api/v1"
 _ROUTERS = (auth, accounts, directory, assets, usage, events, work_orders, stats, models, detectors, contracts, devices,
-            rollouts, audit)
+            rollouts, audit, profiles, dead_letters)
 _STATUS_OF: tuple[tuple[type[Exception], int], ...] = (
     (NotFoundError, status.HTTP_404_NOT_FOUND),
     (TransitionError, status.HTTP_409_CONFLICT),
@@ -56,6 +59,7 @@ _STATUS_OF: tuple[tuple[type[Exception], int], ...] = (
     (CalibrationError, status.HTTP_422_UNPROCESSABLE_CONTENT),
     (InvalidDesiredStateError, status.HTTP_422_UNPROCESSABLE_CONTENT),
     (InvalidAccountError, status.HTTP_422_UNPROCESSABLE_CONTENT),
+    (InvalidProfileError, status.HTTP_422_UNPROCESSABLE_CONTENT),
     (ScopeRequiredError, status.HTTP_422_UNPROCESSABLE_CONTENT),
     (PermissionDeniedError, status.HTTP_403_FORBIDDEN),
     (StoreError, status.HTTP_503_SERVICE_UNAVAILABLE),

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from cloud.auth.sign_in import SignIn
 from cloud.auth.tokens import TokenIssuer
+from cloud.ingest.handler import Outcome
 from cloud.ingest.stats import IngestStats
 from cloud.registry.artifact_links import ArtifactLinks
 from cloud.registry.signing import Signer
@@ -38,6 +39,10 @@ class ApiContext:
     raw_readings: RawReadings | None = None
     # Publishes a command at QoS 1; False when the broker did not acknowledge it (None: no publisher).
     publish_command: Callable[[Command], bool] | None = None
+    # Why the ingest cannot store messages now (None: it can); None: no ingest runs here.
+    ingest_problem: Callable[[], str | None] | None = None
+    # Feeds a dead letter's topic and payload through the ingest's handler again (None: no ingest here).
+    replay: Callable[[str, bytes], Outcome] | None = None
 
 
 def get_context(request: Request) -> ApiContext:
@@ -78,6 +83,12 @@ def get_signer(context: ContextDep) -> Signer:
     return context.signer
 
 
+def get_replay(context: ContextDep) -> Callable[[str, bytes], Outcome]:
+    if context.replay is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail="this service runs no ingest to replay with")
+    return context.replay
+
+
 def get_raw_readings(context: ContextDep) -> RawReadings:
     if context.raw_readings is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail="this service cannot read stored readings")
@@ -112,4 +123,5 @@ def get_links(request: Request, context: ContextDep) -> ArtifactLinks:
 LinksDep = Annotated[ArtifactLinks, Depends(get_links)]
 SignerDep = Annotated[Signer, Depends(get_signer)]
 RawReadingsDep = Annotated[RawReadings, Depends(get_raw_readings)]
+ReplayDep = Annotated[Callable[[str, bytes], Outcome], Depends(get_replay)]
 ArtifactBodyDep = Annotated[bytes, Depends(read_artifact_body)]

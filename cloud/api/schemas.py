@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from cloud.store.profiles import ProfileSource
+
 HealthStatus = Literal["ok", "anomalous", "offline"]
 WorkOrderStatus = Literal["proposed", "approved", "in_progress", "done", "rejected"]
 EventKindName = Literal["anomaly", "rul"]
@@ -16,6 +18,8 @@ class AssetSummary(BaseModel):
     device_id: str
     tenant: str
     asset_kind: str = Field(description="empty until the device says or its telemetry shows it")
+    profile: ProfileSource = Field(description="where the kind's profile comes from: builtin, registered, or pending "
+                                               "(none yet: readings stored as sent; register one at /profiles)")
     status: HealthStatus = Field(description="offline if silent or said so; anomalous after a recent anomaly")
     online: bool
     last_seen: datetime = Field(description="when the cloud last heard from the device")
@@ -196,6 +200,9 @@ class HealthOut(BaseModel):
     database: bool
     timeseries: bool
     broker_connected: bool | None
+    ingest_problem: str | None = Field(
+        default=None, description="why the ingest cannot store messages now (they stay unacknowledged at the broker)"
+    )
 
 
 class IngestOut(BaseModel):
@@ -209,6 +216,9 @@ class IngestOut(BaseModel):
     work_orders_opened: int
     usage_stored: int
     duplicate_usage: int
+    dead_lettered: int = Field(description="rejected messages kept in the dead-letter store")
+    dead_letters_dropped: int = Field(description="rejected messages not kept: their device's share was full")
+    confirmations_sent: int
 
 
 class FleetStats(BaseModel):

@@ -17,7 +17,7 @@ class Role(StrEnum):
     PLANNER = "planner"  # decides work orders, manages contracts, customers and technicians
     TECHNICIAN = "technician"  # works the orders: starts and completes them with a finding
     CUSTOMER = "customer"  # sees only its own customer's assets, contracts and usage
-    OPERATOR = "operator"  # models, detectors, rollouts and device state
+    OPERATOR = "operator"  # models, detectors, rollouts, device state, device profiles and dead letters
     VIEWER = "viewer"  # reads the tenant's fleet, changes nothing
 
 
@@ -42,6 +42,10 @@ class Permission(StrEnum):
     DEVICES_WRITE = "devices:write"  # desired state
     ROLLOUTS_READ = "rollouts:read"
     ROLLOUTS_WRITE = "rollouts:write"
+    PROFILES_READ = "profiles:read"  # device profiles: the kinds of asset and their channels
+    PROFILES_WRITE = "profiles:write"  # register a device profile
+    DEAD_LETTERS_READ = "dead_letters:read"  # messages the ingest kept instead of storing, with their payloads
+    DEAD_LETTERS_REPLAY = "dead_letters:replay"  # feed one through the ingest again once its cause is fixed
     AUDIT_READ = "audit:read"
     ACCOUNTS_READ = "accounts:read"  # users and API keys
     ACCOUNTS_WRITE = "accounts:write"
@@ -53,7 +57,7 @@ P = Permission
 _FLEET_READ = frozenset({
     P.ASSETS_READ, P.TELEMETRY_READ, P.EVENTS_READ, P.USAGE_READ, P.STATS_READ, P.WORK_ORDERS_READ,
     P.CONTRACTS_READ, P.DIRECTORY_READ, P.MODELS_READ, P.SIGNING_KEY_READ, P.DEVICES_READ, P.ROLLOUTS_READ,
-    P.SELF_READ,
+    P.PROFILES_READ, P.SELF_READ,
 })
 
 ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
@@ -63,7 +67,8 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
         P.ASSETS_READ, P.TELEMETRY_READ, P.EVENTS_READ, P.WORK_ORDERS_READ, P.WORK_ORDERS_WORK, P.SELF_READ,
     }),
     Role.CUSTOMER: frozenset({P.ASSETS_READ, P.TELEMETRY_READ, P.USAGE_READ, P.CONTRACTS_READ, P.SELF_READ}),
-    Role.OPERATOR: _FLEET_READ | {P.MODELS_WRITE, P.ARTIFACTS_DOWNLOAD, P.DEVICES_WRITE, P.ROLLOUTS_WRITE},
+    Role.OPERATOR: _FLEET_READ | {P.MODELS_WRITE, P.ARTIFACTS_DOWNLOAD, P.DEVICES_WRITE, P.ROLLOUTS_WRITE,
+                                  P.PROFILES_WRITE, P.DEAD_LETTERS_READ, P.DEAD_LETTERS_REPLAY},
     Role.VIEWER: _FLEET_READ,
 }
 

@@ -1,37 +1,16 @@
-"""A private Mosquitto process on a port of its own, with the project's broker settings."""
+"""A private Mosquitto process on a port of its own, with the project's broker settings (`cloud.broker.config`)."""
 
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import socket
 import subprocess
 import time
 from pathlib import Path
 
+from cloud.broker.config import dev_config
 from cloud.errors import BrokerError
-
-# Why these settings: Mosquitto's defaults drop QoS 1 messages for a slow subscriber
-# once 1,000 are queued (max_queued_messages) and keep sessions only in memory. The
-# ingest uses a persistent session, so the broker must queue without a count limit
-# (bounded by bytes instead) and persist sessions across its own restarts.
-BASE_CONFIG = """\
-per_listener_settings false
-allow_anonymous true
-persistence true
-persistence_location {data_dir}/
-autosave_interval 1
-max_queued_messages 0
-max_queued_bytes 536870912
-max_inflight_messages 100
-max_packet_size 1048576
-log_dest file {data_dir}/mosquitto.log
-log_type error
-log_type warning
-log_type notice
-listener {port} 127.0.0.1
-"""
 
 
 def free_port() -> int:
@@ -42,17 +21,41 @@ def free_port() -> int:
 
 
 class MosquittoBroker:
-    """Start, stop and restart a Mosquitto bound to 127.0.0.1:`port`, state in `data_dir`."""
+    """Start, stop and restart a Mosquitto listening on 127.0.0.1:`port`, state in `data_dir`.
 
-    def __init__(self, port: int, data_dir: Path, extra_config: str = "") -> None:
+    It runs `config` when given (a complete configuration with a listener on 127.0.0.1:`port`,
+    e.g. the production profile on free ports), else the dev profile (`dev_config`), the same text
+    `python -m cloud broker-config --profile dev --port PORT --data-dir DATA_DIR` prints.
+    """
+
+    def __init__(self, port: int, data_dir: Path, extra_config: str = "", config: str | None = None) -> None:
         self.port = port
-        self.data_dir = Path(data_dir)
-        self.extra_config = extra_config
+        self.data_dir = Path(data_dir).absolute()
+        self.config = (config if config is not None else dev_config(port, self.data_dir)) + extra_config
         self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def config_file(self) -> Path:
+        return self.data_dir / "mosquitto.conf"
+
+    @property
+    def log_file(self) -> Path:
+        """Where both profiles log (`log_dest file`)."""
+        return self.data_dir / "mosquitto.log"
+
+    @property
+    def stderr_file(self) -> Path:
+        """What Mosquitto writes before its log is open: configuration notes and start-up errors."""
+        return self.data_dir / "mosquitto.stderr"
 
     @property
     def url(self) -> str:
         return f"mqtt://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        """The running process's id (None when stopped)."""
+        return self._proc.pid if self.running and self._proc is not None else None
 
     @property
     def running(self) -> bool:
@@ -63,16 +66,17 @@ class MosquittoBroker:
         if binary is None:
             raise BrokerError("the mosquitto binary is not installed (apt-get install mosquitto)")
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        conf = self.data_dir / "mosquitto.conf"
-        # Started as root, Mosquitto drops to the `mosquitto` user, which cannot write a
-        # private (0700) data directory: its persistence would silently not be saved.
-        user = "user root\n" if os.geteuid() == 0 else ""
-        conf.write_text(user + BASE_CONFIG.format(data_dir=self.data_dir, port=self.port) + self.extra_config)
-        self._proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.config_file.write_text(self.config)
+        # What Mosquitto says before its log file is open (config notes, errors) goes to a file, not a
+        # pipe: an unread pipe would block the broker once full.
+        offset = self.stderr_file.stat().st_size if self.stderr_file.exists() else 0
+        with self.stderr_file.open("ab") as stderr:
+            self._proc = subprocess.Popen([binary, "-c", str(self.config_file)], stdout=subprocess.DEVNULL,
+                                          stderr=stderr)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
-                err = self._proc.stderr.read().decode(errors="replace") if self._proc.stderr else ""
+                err = self.stderr_file.read_bytes()[offset:].decode(errors="replace")
                 raise BrokerError(f"mosquitto exited at start (port {self.port}): {err.strip()}")
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
                 return
@@ -91,8 +95,6 @@ class MosquittoBroker:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        if proc.stderr:
-            proc.stderr.close()
 
     def kill(self) -> None:
         """Stop abruptly (SIGKILL), as a crash would."""
@@ -100,8 +102,6 @@ class MosquittoBroker:
         if proc is not None and proc.poll() is None:
             proc.kill()
             proc.wait()
-        if proc is not None and proc.stderr:
-            proc.stderr.close()
 
     def restart(self) -> None:
         self.stop()

@@ -9,7 +9,12 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class IngestStats:
-    """A snapshot: messages accepted, rejected per reason, and readings newly stored."""
+    """A snapshot: messages accepted, rejected per reason, and readings newly stored.
+
+    Every rejected message is counted under its reason and is either `dead_lettered` (kept, replayable) or
+    `dead_letters_dropped` (its device's share of the dead-letter store was full: not kept, not confirmed).
+    `confirmations_sent`: Confirm messages handed to the broker connection after a commit.
+    """
 
     accepted: int = 0
     rejected: dict[str, int] = field(default_factory=dict)
@@ -20,6 +25,9 @@ class IngestStats:
     work_orders_opened: int = 0
     usage_stored: int = 0
     duplicate_usage: int = 0
+    dead_lettered: int = 0
+    dead_letters_dropped: int = 0
+    confirmations_sent: int = 0
 
     @property
     def rejected_total(self) -> int:
@@ -56,4 +64,7 @@ class IngestCounters:
             work_orders_opened=counts.get("work_orders_opened", 0),
             usage_stored=counts.get("usage_stored", 0),
             duplicate_usage=counts.get("duplicate_usage", 0),
+            dead_lettered=counts.get("dead_lettered", 0),
+            dead_letters_dropped=counts.get("dead_letters_dropped", 0),
+            confirmations_sent=counts.get("confirmations_sent", 0),
         )

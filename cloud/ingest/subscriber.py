@@ -7,8 +7,12 @@ is enough: nothing here needs v5.
 
 Every paho call happens on the one network thread this class runs (paho writes to
 the socket from whichever thread queues a packet when its own loop thread is not
-used); acknowledgements from the worker are handed over through a queue. The thread
+used); acknowledgements and confirmations from the worker are handed over through one
+queue, in order, so a batch's confirmations leave after its acknowledgements. The thread
 also reconnects, with full-jitter back-off, whenever the connection drops.
+
+Confirmations (`publish`) are best effort: at most `MAX_QUEUED_PUBLISHES` wait in paho
+for the broker, the rest are dropped (the device re-sends, the cloud confirms again).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ SUBSCRIPTIONS = [
 ]
 LOOP_TICK_S = 0.02
 DISCONNECT_GRACE_S = 3.0
+MAX_QUEUED_PUBLISHES = 10_000
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,12 @@ class Delivery:
     mid: int
     qos: int
     connection: int
+
+
+@dataclass(frozen=True)
+class _Publish:
+    topic: str
+    payload: bytes
 
 
 class MqttSubscriber:
@@ -71,12 +82,13 @@ class MqttSubscriber:
             protocol=mqtt.MQTTv311,
             manual_ack=True,
         )
+        self._client.max_queued_messages_set(MAX_QUEUED_PUBLISHES)
         (login or BrokerLogin()).apply(self._client)
         self._client.on_connect = self._on_connect
         self._client.on_subscribe = self._on_subscribe
         self._client.on_message = self._on_message
         self._client.on_disconnect = self._on_disconnect
-        self._acks: queue.SimpleQueue[Delivery] = queue.SimpleQueue()
+        self._outbox: queue.SimpleQueue[Delivery | _Publish] = queue.SimpleQueue()
         self._connection = 0
         self._subscribe_mid: int | None = None
         self._subscribed = threading.Event()
@@ -111,7 +123,11 @@ class MqttSubscriber:
 
     def ack(self, delivery: Delivery) -> None:
         """Acknowledge a stored message (from any thread); sent by the network thread."""
-        self._acks.put(delivery)
+        self._outbox.put(delivery)
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        """Publish at QoS 1, best effort (from any thread; after the acknowledgements queued before it)."""
+        self._outbox.put(_Publish(topic, payload))
 
     def stop(self) -> None:
         """Disconnect cleanly; unacknowledged messages stay queued at the broker for the next start."""
@@ -127,7 +143,7 @@ class MqttSubscriber:
         while not self._stopping.is_set():
             try:
                 rc = self._client.loop(timeout=LOOP_TICK_S)
-                self._send_acks()
+                self._send_outbox()
             except Exception:  # this thread is the ingest's only link: log, reconnect, never die
                 log.exception("the MQTT network loop failed")
                 rc = mqtt.MQTT_ERR_UNKNOWN
@@ -135,15 +151,20 @@ class MqttSubscriber:
                 self._reconnect(mqtt.error_string(rc))
         self._disconnect()
 
-    def _send_acks(self) -> None:
+    def _send_outbox(self) -> None:
         while True:
             try:
-                delivery = self._acks.get_nowait()
+                item = self._outbox.get_nowait()
             except queue.Empty:
                 return
+            if isinstance(item, _Publish):
+                info = self._client.publish(item.topic, item.payload, qos=1)
+                if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
+                    log.warning("dropped a confirmation on %s: %d already wait for the broker", item.topic,
+                                MAX_QUEUED_PUBLISHES)
             # A message from an earlier connection will be redelivered on this one under its own id.
-            if delivery.connection == self._connection and delivery.qos > 0:
-                self._client.ack(delivery.mid, delivery.qos)
+            elif item.connection == self._connection and item.qos > 0:
+                self._client.ack(item.mid, item.qos)
 
     def _reconnect(self, why: str) -> None:
         delay = self._backoff.next_delay()
@@ -156,7 +177,7 @@ class MqttSubscriber:
             log.warning("reconnecting to %s failed: %s", self.url, exc)
 
     def _disconnect(self) -> None:
-        self._send_acks()
+        self._send_outbox()
         if not self._client.is_connected():
             return
         self._client.disconnect()

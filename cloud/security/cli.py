@@ -7,8 +7,9 @@ import sys
 import threading
 from pathlib import Path
 
-from cloud.errors import CloudError
-from cloud.security.broker_auth import secure_config
+from cloud.broker.config import dev_config
+from cloud.errors import CloudError, ConfigError
+from cloud.security.broker_config import CLOUD_PORT, DEVICE_PORT, production_config
 from cloud.security.command_channel import SecureCommandChannel, parse_mqtts_url
 from cloud.security.credentials import CredentialStore
 from cloud.security.layout import SecurityLayout
@@ -39,25 +40,47 @@ def add_security_parsers(subparsers: argparse._SubParsersAction[argparse.Argumen
     target.add_argument("--device-id", help="rotate this device now")
     target.add_argument("--due", action="store_true", help="rotate every device with < 20%% validity left")
     rot.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the device to reconnect")
-    _add_common(rot)
+    rot.add_argument("--broker", help="the broker's cloud listener, mqtts://HOST:PORT (PAAS_BROKER)")
+    _add_common(rot, bundle_url=False)
     rot.set_defaults(handler=_rotate)
-    conf = subparsers.add_parser("broker-config", help="print the Mosquitto settings of the secure listener")
-    conf.add_argument("--tls-port", type=int, default=8883)
-    conf.add_argument("--bind", default="0.0.0.0")
+    _add_broker_config_parser(subparsers)
+
+
+def _add_broker_config_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    conf = subparsers.add_parser(
+        "broker-config", help="print a complete Mosquitto configuration (production, or a dev/test broker)",
+        description="Both profiles have the same queue, in-flight, persistence and packet limits "
+        "(cloud/broker/config.py); they differ in their listeners.",
+    )
+    conf.add_argument("--profile", choices=("production", "dev"), default="production",
+                      help="production: TLS device and cloud listeners, per-listener credentials and ACLs "
+                      "(writes the CA, certificate, password and ACL files); dev: one anonymous loopback listener")
+    conf.add_argument("--data-dir", type=Path,
+                      help="persistence and log (default /var/lib/mosquitto; dev: var/cloud/mosquitto)")
+    conf.add_argument("--port", type=int, default=1883, help="dev: the loopback listener's port")
+    conf.add_argument("--tls-port", type=int, default=DEVICE_PORT, help="production: the device listener's port")
+    conf.add_argument("--bind", default="0.0.0.0", help="production: the device listener's address")
+    conf.add_argument("--cloud-port", type=int, default=CLOUD_PORT,
+                      help="production: the cloud listener's port (the cloud's PAAS_BROKER=mqtts://HOST:PORT)")
+    conf.add_argument("--cloud-bind", default="127.0.0.1",
+                      help="production: the cloud listener's address (loopback: the cloud runs on the broker host)")
     conf.add_argument("--security-dir", type=Path, help="PAAS_SECURITY_DIR (default var/cloud/security)")
     conf.add_argument("--db", help="relational store URL (PAAS_DB): the credentials the files are written from")
     conf.set_defaults(handler=_broker_config)
 
 
-def _add_common(parser: argparse.ArgumentParser) -> None:
+def _add_common(parser: argparse.ArgumentParser, bundle_url: bool = True) -> None:
     parser.add_argument("--security-dir", type=Path, help="PAAS_SECURITY_DIR (default var/cloud/security)")
     parser.add_argument("--db", help="relational store URL (PAAS_DB)")
-    parser.add_argument("--broker-url", help="the broker's TLS URL (PAAS_SECURE_BROKER_URL, mqtts://localhost:8883)")
+    if bundle_url:
+        parser.add_argument("--broker-url", help="the broker's device listener written into the bundle "
+                            "(PAAS_SECURE_BROKER_URL, mqtts://localhost:8883)")
 
 
 def _settings(args: argparse.Namespace) -> CloudSettings:
     return load_settings(db_url=args.db, security_dir=args.security_dir,
                          secure_broker_url=getattr(args, "broker_url", None),
+                         broker_url=getattr(args, "broker", None),
                          credential_valid_days=getattr(args, "valid_days", None))
 
 
@@ -103,7 +126,11 @@ def _rotate(args: argparse.Namespace) -> int:
             if rotator is not None and rotator.on_state(state):
                 proved.set()
 
-        channel = SecureCommandChannel(settings.secure_broker_url, layout, on_state=on_state)
+        # The cloud user logs in on the cloud listener only: the same PAAS_BROKER as `cloud serve`.
+        if not settings.broker_url.startswith("mqtts://"):
+            raise ConfigError(f"PAAS_BROKER / --broker is {settings.broker_url!r}: rotation logs in as the cloud user "
+                              f"on the broker's cloud listener, mqtts://HOST:{CLOUD_PORT} (see `broker-config`)")
+        channel = SecureCommandChannel(settings.broker_url, layout, on_state=on_state)
         rotator = CredentialRotator(store, layout, channel.send, clock, valid_s=settings.credential_valid_days * _DAY_S,
                                     grace_s=settings.credential_grace_s)
         channel.open()
@@ -125,9 +152,16 @@ def _rotate(args: argparse.Namespace) -> int:
 
 
 def _broker_config(args: argparse.Namespace) -> int:
+    if args.profile == "dev":
+        print(dev_config(args.port, args.data_dir or Path("var/cloud/mosquitto")), end="")
+        return 0
     try:
         settings = load_settings(security_dir=args.security_dir, db_url=args.db)
-        layout, clock = SecurityLayout(settings.security_dir), SystemClock()
+        # Absolute paths: Mosquitto resolves relative ones against its own working directory.
+        layout, clock = SecurityLayout(settings.security_dir.absolute()), SystemClock()
+        config = production_config(layout, args.data_dir or Path("/var/lib/mosquitto"),
+                                   device_port=args.tls_port, device_bind=args.bind, cloud_port=args.cloud_port,
+                                   cloud_bind=args.cloud_bind)
         ensure_pki(layout, clock)
         db = Database(settings.db_url)
         try:
@@ -138,5 +172,5 @@ def _broker_config(args: argparse.Namespace) -> int:
     except CloudError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(secure_config(layout, args.tls_port, args.bind), end="")
+    print(config, end="")
     return 0

@@ -1,4 +1,4 @@
-"""Where the security directory keeps each file: the CA, the broker's certificate, its password and ACL files."""
+"""Where the security directory keeps each file: the CA, the broker certificate, each listener's password and ACL."""
 
 from __future__ import annotations
 
@@ -32,11 +32,23 @@ class SecurityLayout:
 
     @property
     def password_file(self) -> Path:
+        """The device listener's password file: device users only."""
         return self.root / "mosquitto.passwd"
 
     @property
     def acl_file(self) -> Path:
+        """The device listener's ACL: each device its own topics."""
         return self.root / "mosquitto.acl"
+
+    @property
+    def cloud_password_file(self) -> Path:
+        """The cloud listener's password file: the cloud user only, so no device credential logs in there."""
+        return self.root / "cloud.passwd"
+
+    @property
+    def cloud_acl_file(self) -> Path:
+        """The cloud listener's ACL: the cloud user's topics."""
+        return self.root / "cloud.acl"
 
     @property
     def cloud_password(self) -> Path:

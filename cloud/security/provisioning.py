@@ -44,9 +44,9 @@ def cloud_password(layout: SecurityLayout) -> str:
 
 
 def sync_broker(store: CredentialStore, layout: SecurityLayout) -> bool:
-    """Rewrite the broker's password and ACL files from the credential table; True if the broker reloaded."""
+    """Rewrite the listeners' password and ACL files from the credential table; True if the broker reloaded."""
     cloud = BrokerUser(CLOUD_USERNAME, hash_password(cloud_password(layout)))
-    write_broker_files(layout, [cloud, *store.broker_users()])
+    write_broker_files(layout, store.broker_users(), cloud)
     return reload_broker(layout)
 
 

@@ -1,4 +1,4 @@
-"""Events: stored once per message id, queried by asset, kind and time."""
+"""Events: stored once per (device, message id), queried by asset, kind and time."""
 
 from __future__ import annotations
 
@@ -16,7 +16,10 @@ from contract.wire import Event
 
 
 def insert_event(session: Session, event: Event, received_at: float) -> EventRow | None:
-    """Store `event`; `None` when its message id was stored before (a redelivery)."""
+    """Store `event`; `None` when the device's message id was stored before (a redelivery).
+
+    Per device: another device sending the same id (a clash, or a forgery) must not hide this one's event.
+    """
     rul = event.rul
     values = {
         "message_id": event.message_id,

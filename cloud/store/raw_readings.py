@@ -1,8 +1,10 @@
 """Readings as stored, not downsampled: what a detector is calibrated on.
 
 The time-series store answers dashboards with bucket means; fitting needs the rows
-themselves, in sequence order. This reader uses its own engine on the same store
-(read-only, rare, and possibly slow: it must not hold the ingest's connections).
+themselves, in the order the device took them: by time, then sequence number (a
+re-installed device numbers its readings from 1 again, so seq alone no longer orders
+a device's rows). This reader uses its own engine on the same store (read-only, rare,
+and possibly slow: it must not hold the ingest's connections).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ MAX_ROWS = 100_000
 
 @dataclass(frozen=True)
 class RawSeries:
-    """A device's readings in sequence order: `values` is [reading, channel] (NaN where missing)."""
+    """A device's readings in the order taken: `values` is [reading, channel] (NaN where missing)."""
 
     device_id: str
     channels: tuple[str, ...]
@@ -42,18 +44,18 @@ class RawReadings:
         self._where = f"time-series store {describe(self._engine)}"
 
     def first(self, device_id: str, count: int) -> RawSeries:
-        """The device's first `count` readings by sequence number (fewer if fewer are stored)."""
+        """The device's first `count` readings, by time then sequence number (fewer if fewer are stored)."""
         return self._read(device_id, sa.true(), min(count, MAX_ROWS))
 
     def between(self, device_id: str, start: float, end: float) -> RawSeries:
-        """Readings with `start <= ts < end`, the first `MAX_ROWS` of them by sequence number."""
+        """Readings with `start <= ts < end`, the first `MAX_ROWS` of them by time then sequence number."""
         return self._read(device_id, sa.and_(READINGS.c.ts >= start, READINGS.c.ts < end), MAX_ROWS)
 
     def _read(self, device_id: str, condition: sa.ColumnElement[bool], limit: int) -> RawSeries:
         select = (
             sa.select(READINGS.c.seq, READINGS.c.ts, READINGS.c.vals)
             .where(READINGS.c.device_id == device_id, condition)
-            .order_by(READINGS.c.seq)
+            .order_by(READINGS.c.ts, READINGS.c.install, READINGS.c.seq)
             .limit(limit)
         )
         with translate_errors(self._where), self._engine.connect() as conn:

@@ -44,13 +44,17 @@ class AssetRow(Base):
 
 
 class EventRow(Base):
-    """An anomaly or RUL event as the device sent it (message_id makes redelivery harmless)."""
+    """An anomaly or RUL event as the device sent it (its message id, per device, makes redelivery harmless)."""
 
     __tablename__ = "events"
-    __table_args__ = (sa.Index("ix_events_device_ts", "device_id", "ts"),)
+    __table_args__ = (
+        # Per device, not global: another device reusing an id (by accident or on purpose) must not hide this one's.
+        sa.UniqueConstraint("device_id", "message_id", name="uq_events_device_message"),
+        sa.Index("ix_events_device_ts", "device_id", "ts"),
+    )
 
     id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
-    message_id: Mapped[str] = mapped_column(sa.String(ID_LEN), unique=True)
+    message_id: Mapped[str] = mapped_column(sa.String(ID_LEN))
     device_id: Mapped[str] = mapped_column(sa.String(ID_LEN), sa.ForeignKey("assets.device_id"))
     tenant: Mapped[str] = mapped_column(sa.String(ID_LEN))
     seq: Mapped[int] = mapped_column(sa.BigInteger)
@@ -73,18 +77,21 @@ class EventRow(Base):
 
 
 class UsageReportRow(Base):
-    """A device's usage report (cumulative counters), stored once per message id and per (device, seq)."""
+    """A device's usage report (cumulative counters), stored once per (device, message id) and per
+    (device, install, seq): a re-installed device numbers its reports from 1 again under a new install id."""
 
     __tablename__ = "usage_reports"
     __table_args__ = (
-        sa.UniqueConstraint("device_id", "seq", name="uq_usage_reports_device_seq"),
+        sa.UniqueConstraint("device_id", "install", "seq", name="uq_usage_reports_device_install_seq"),
+        sa.UniqueConstraint("device_id", "message_id", name="uq_usage_reports_device_message"),
         sa.Index("ix_usage_reports_device_ts", "device_id", "ts"),
     )
 
     id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
-    message_id: Mapped[str] = mapped_column(sa.String(ID_LEN), unique=True)
+    message_id: Mapped[str] = mapped_column(sa.String(ID_LEN))
     device_id: Mapped[str] = mapped_column(sa.String(ID_LEN), sa.ForeignKey("assets.device_id"))
     tenant: Mapped[str] = mapped_column(sa.String(ID_LEN))
+    install: Mapped[str] = mapped_column(sa.String(ID_LEN), default="", server_default="", doc="the device's outbox")
     seq: Mapped[int] = mapped_column(sa.BigInteger)
     ts: Mapped[float]
     period_start: Mapped[float]
@@ -296,7 +303,7 @@ class RolloutDeviceRow(Base):
     finished_at: Mapped[float | None] = mapped_column(default=None)
 
 
-# Imported for its side effect: the account and audit tables join the same metadata.
-from cloud.store import account_tables  # noqa: E402, F401
+# Imported for their side effect: the account, audit, dead-letter and device-profile tables join the same metadata.
+from cloud.store import account_tables, dead_letter_tables, profile_tables  # noqa: E402, F401
 
 METADATA = Base.metadata

@@ -2,8 +2,11 @@
 
 `TimeSeriesStore` is what the ingest and the API need; `SqlTimeSeriesStore` is the
 embedded default (SQLite, one file) and also runs on PostgreSQL. One row per
-reading, keyed by (device_id, seq), so a re-sent reading is stored exactly once; the
-values are one float64 array per row, laid out by a channel list kept per device.
+reading, keyed by (device_id, install, seq), so a re-sent reading is stored exactly
+once, and a device that lost its state directory (a new install, its seqs from 1
+again) does not have its new readings taken for the old ones; the values are one
+float64 array per row, laid out by a channel list kept per device. Reads are per
+device and time range, whatever install wrote the rows.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import sqlalchemy as sa
 from cloud.store.base import ID_LEN
 from cloud.store.database import create_engine, describe, insert_ignoring_duplicates, translate_errors
 from cloud.store.downsample import BucketMeans, Buckets, pack_rows, unpack_rows
+from cloud.store.timeseries_rekey import rekey_readings
 from contract.wire import Reading
 
 READ_CHUNK_ROWS = 50_000
@@ -36,6 +40,8 @@ READINGS = sa.Table(
     "ts_readings",
     _METADATA,
     sa.Column("device_id", sa.String(ID_LEN), primary_key=True),
+    # The device's outbox that numbered `seq` ("" for agents that do not say, and for rows of release 0.2).
+    sa.Column("install", sa.String(ID_LEN), primary_key=True, server_default=""),
     sa.Column("seq", sa.BigInteger, primary_key=True),
     sa.Column("ts", sa.Double, nullable=False),
     sa.Column("vals", sa.LargeBinary, nullable=False),
@@ -46,11 +52,12 @@ READINGS = sa.Table(
 
 @dataclass(frozen=True)
 class SeriesBatch:
-    """Readings of one device; `channels` names the values of each reading, in canonical units."""
+    """Readings of one device's `install`; `channels` names the values of each reading, in canonical units."""
 
     device_id: str
     channels: tuple[str, ...]
     readings: Sequence[Reading]
+    install: str = ""
 
 
 @dataclass(frozen=True)
@@ -66,11 +73,15 @@ class Series:
 
 
 class TimeSeriesStore(Protocol):
-    """Where readings go; implementations must store a (device_id, seq) at most once."""
+    """Where readings go; implementations must store a (device_id, install, seq) at most once."""
 
-    def create_schema(self) -> None: ...
+    def create_schema(self) -> None:
+        """Create the tables if missing, and bring an older store's to this release's key."""
+        ...
 
-    def write_batch(self, device_id: str, channels: Sequence[str], readings: Sequence[Reading]) -> int:
+    def write_batch(
+        self, device_id: str, channels: Sequence[str], readings: Sequence[Reading], install: str = ""
+    ) -> int:
         """Store readings; returns how many were new (duplicates are skipped)."""
         ...
 
@@ -104,15 +115,18 @@ class SqlTimeSeriesStore:
         self._engine = create_engine(url)
         self._where = f"time-series store {describe(self._engine)}"
         self._insert = insert_ignoring_duplicates(self._engine.dialect.name, READINGS).returning(
-            READINGS.c.seq, READINGS.c.ts
+            READINGS.c.install, READINGS.c.seq, READINGS.c.ts
         )
 
     def create_schema(self) -> None:
         with translate_errors(self._where):
             _METADATA.create_all(self._engine)
+            rekey_readings(self._engine, READINGS)
 
-    def write_batch(self, device_id: str, channels: Sequence[str], readings: Sequence[Reading]) -> int:
-        return self.write_many([SeriesBatch(device_id, tuple(channels), readings)])[0]
+    def write_batch(
+        self, device_id: str, channels: Sequence[str], readings: Sequence[Reading], install: str = ""
+    ) -> int:
+        return self.write_many([SeriesBatch(device_id, tuple(channels), readings, install)])[0]
 
     def write_many(self, batches: Sequence[SeriesBatch]) -> list[int]:
         by_device: dict[str, list[int]] = {}
@@ -130,20 +144,20 @@ class SqlTimeSeriesStore:
         """One INSERT for all of a device's readings in this transaction; returns the new ones per batch."""
         layout = self._layout(conn, device_id, list(dict.fromkeys(n for b in batches for n in b.channels)))
         width = max(layout.values()) + 1
-        owner: dict[int, int] = {}  # seq -> the batch that first offered it
+        owner: dict[tuple[str, int], int] = {}  # (install, seq) -> the batch that first offered it
         rows: list[dict[str, object]] = []
         for index, batch in enumerate(batches):
-            fresh = [r for r in batch.readings if r.seq not in owner]
-            owner.update((r.seq, index) for r in fresh)
-            rows += _rows(device_id, [layout[name] for name in batch.channels], width, fresh)
+            fresh = [r for r in batch.readings if (batch.install, r.seq) not in owner]
+            owner.update(((batch.install, r.seq), index) for r in fresh)
+            rows += _rows(device_id, batch.install, [layout[name] for name in batch.channels], width, fresh)
         counts = [0] * len(batches)
         if not rows:
             return counts
         inserted = conn.execute(self._insert, rows).all()
-        for seq, _ts in inserted:
-            counts[owner[seq]] += 1
+        for install, seq, _ts in inserted:
+            counts[owner[(install, seq)]] += 1
         if inserted:
-            newest = max(ts for _seq, ts in inserted)
+            newest = max(ts for _install, _seq, ts in inserted)
             conn.execute(
                 sa.update(SERIES)
                 .where(SERIES.c.device_id == device_id)
@@ -225,7 +239,9 @@ class SqlTimeSeriesStore:
         self._engine.dispose()
 
 
-def _rows(device_id: str, columns: list[int], width: int, readings: Sequence[Reading]) -> list[dict[str, object]]:
+def _rows(
+    device_id: str, install: str, columns: list[int], width: int, readings: Sequence[Reading]
+) -> list[dict[str, object]]:
     """Insert parameters: each reading's values placed in the device's columns, packed as float64."""
     if not readings:
         return []
@@ -233,7 +249,7 @@ def _rows(device_id: str, columns: list[int], width: int, readings: Sequence[Rea
     matrix = np.full((len(readings), width), np.nan)
     matrix[:, columns] = given.reshape(len(readings), len(columns))
     return [
-        {"device_id": device_id, "seq": r.seq, "ts": r.ts, "vals": blob}
+        {"device_id": device_id, "install": install, "seq": r.seq, "ts": r.ts, "vals": blob}
         for r, blob in zip(readings, pack_rows(matrix), strict=True)
     ]
 

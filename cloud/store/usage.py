@@ -1,4 +1,4 @@
-"""Usage reports: stored once (per message id and per device seq), summarised over a time range.
+"""Usage reports: stored once (per device and message id, and per device, install and seq), summarised over a range.
 
 The counters are cumulative, so the use within a range is the difference between the
 last report at or before its end and the first at or after its start; a lost or
@@ -36,9 +36,10 @@ class UsageSummary:
 
 
 def insert_usage(session: Session, usage: Usage, received_at: float) -> bool:
-    """Store `usage`; False when it was stored before (same message id, or same device and seq)."""
+    """Store `usage`; False when the device stored it before (same message id, or same install and seq)."""
     values = {
-        "message_id": usage.message_id, "device_id": usage.device_id, "tenant": usage.tenant, "seq": usage.seq,
+        "message_id": usage.message_id, "device_id": usage.device_id, "tenant": usage.tenant,
+        "install": usage.install, "seq": usage.seq,
         "ts": usage.ts, "period_start": usage.period_start, "period_end": usage.period_end,
         "received_at": received_at, "counters": dict(usage.counters), "units": dict(usage.units),
     }

@@ -46,7 +46,7 @@ from cloud.store.account_tables import AuditRow
 from cloud.store.database import Database
 from cloud.store.timeseries import open_timeseries_store
 from contract.clock import ManualClock
-from contract.wire import Reading, TelemetryBatch
+from contract.wire import Reading, TelemetryBatch, topic_of
 from firmware_sim.pump import PumpSimulator
 
 TENANT = "acme"
@@ -151,6 +151,7 @@ class Walk:
                                        "customer_id": self.customer_id},
             "DesiredStateChange": lambda: {**model, "sample_rate_hz": 10.0},
             "RolloutCreate": lambda: {**model, "devices": ["p-2"]},
+            "ProfileCreate": lambda: {"kind": f"walk-kind-{n}", "channels": [{"name": "temp", "unit": "degC"}]},
         }
 
     def audit_mark(self) -> int:
@@ -216,7 +217,9 @@ def _publish_fleet(service: CloudService, broker_url: str) -> None:
             publisher.message(TelemetryBatch(TENANT, device, PUMP, rows, sent_at=T0 + 100))
             for i in range(3):
                 publisher.message(anomaly(device, NOW - 30 + i, tenant=TENANT))
+        publisher.send(topic_of(state("p-1", tenant=TENANT)), b"{not json")  # kept as a dead letter
         wait_until(lambda: service.ingest_stats().work_orders_opened == 4, what="a work order per pump")
+        wait_until(lambda: service.ingest_stats().dead_lettered == 1, what="a dead letter")
     finally:
         publisher.close()
 
@@ -234,8 +237,9 @@ def _prepare(http: httpx.Client, admin_key: str, customer_id: int) -> dict[str, 
                         headers=admin)
     assert rollout.status_code == 201, rollout.text
     event = http.get("/api/v1/events", params={"asset": "p-1", "limit": 1}, headers=admin).json()[0]
+    letter = http.get("/api/v1/dead-letters", params={"limit": 1}, headers=admin).json()[0]
     return {"event_id": str(event["id"]), "rollout_id": str(rollout.json()["id"]), "model_id": MODEL_ID,
-            "version": "1"}
+            "version": "1", "dead_letter_id": str(letter["id"])}
 
 
 def test_every_operation_names_its_permission_and_only_liveness_and_sign_in_are_public(walk: Walk) -> None:

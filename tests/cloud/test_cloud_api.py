@@ -148,7 +148,8 @@ def test_a_planner_rejects_a_work_order_once(api: httpx.Client, clients: RoleCli
 
 def test_healthz_docs_and_openapi(loaded: CloudService) -> None:
     health = httpx.get(f"{loaded.api_url}/healthz")
-    assert health.json() == {"status": "ok", "database": True, "timeseries": True, "broker_connected": True}
+    assert health.json() == {"status": "ok", "database": True, "timeseries": True, "broker_connected": True,
+                             "ingest_problem": None}
     docs = httpx.get(f"{loaded.api_url}/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
     paths = httpx.get(f"{loaded.api_url}/openapi.json").json()["paths"]

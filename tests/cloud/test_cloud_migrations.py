@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from cloudtest_support import service_settings
 
 from cloud.errors import CloudError, SchemaError, StoreError
@@ -31,6 +32,7 @@ from cloud.store.timeseries import SqlTimeSeriesStore
 
 FIXTURES = Path(__file__).parent / "fixtures" / "release_0_1"
 OUR_TABLES = sorted(METADATA.tables)
+HEAD = ScriptDirectory.from_config(alembic_config(None)).get_current_head()
 
 
 def load_release_0_1(url: str) -> None:
@@ -188,7 +190,7 @@ def test_a_release_0_1_database_is_refused_with_the_command_that_upgrades_it(sql
     finally:
         database.close()
     message = str(refused.value)
-    assert "revision 0001" in message and "needs revision 0002" in message
+    assert "revision 0001" in message and f"needs revision {HEAD}" in message
     assert f"python -m cloud db upgrade --db {sql_url}" in message
     assert (tables_of(sql_url), schema_of(sql_url, BASELINE_TABLES)) == before  # refused means untouched
     assert "alembic_version" not in tables_of(sql_url)
@@ -208,8 +210,8 @@ def test_db_upgrade_upgrades_a_release_0_1_database_and_keeps_its_data(sql_url: 
     result = cli("upgrade", "--db", sql_url)
     assert result.returncode == 0, result.stderr
     assert "no revision recorded: recording 0001" in result.stderr
-    assert "applied revision 0002" in result.stderr
-    assert "at schema revision 0002" in result.stdout
+    assert "applied revision 0002" in result.stderr and "applied revision 0003" in result.stderr
+    assert f"at schema revision {HEAD}" in result.stdout
     current = cli("current", "--db", sql_url)
     assert (current.returncode, "it is current" in current.stdout) == (0, True), current.stdout + current.stderr
     database = Database(sql_url)
@@ -239,6 +241,18 @@ def test_db_upgrade_upgrades_a_release_0_1_database_and_keeps_its_data(sql_url: 
     assert rows(sql_url, "SELECT id, tenant, model_id FROM desired_state ORDER BY id") == [
         (1, "acme", "pump-ae-pump-1"), (2, "acme", "pump-ae"), (3, "acme", "pump-ae")]
     assert rows(sql_url, "SELECT id, tenant FROM rollouts") == [(1, "acme")]
+    # Revision 0003: the usage reports are of the one outbox they came from (install ""), and an event or usage
+    # message id is unique per device, not across the platform.
+    assert rows(sql_url, "SELECT message_id, install, seq FROM usage_reports ORDER BY id") == [
+        ("pump-1-usage-1", "", 1), ("pump-2-usage-1", "", 1), ("fan-1-usage-1", "", 1)]
+    copy_event = ("INSERT INTO events (message_id, device_id, tenant, seq, kind, ts, received_at, score, threshold, "
+                  "is_anomaly, contributions, model_id, model_version, window_start, window_end, window_samples) "
+                  "SELECT message_id, '{device}', tenant, seq, kind, ts, received_at, score, threshold, is_anomaly, "
+                  "contributions, model_id, model_version, window_start, window_end, window_samples FROM events "
+                  "WHERE id = 1")
+    with_admin(sql_url, copy_event.format(device="pump-2"))  # pump-1's id sent by pump-2: both kept
+    with pytest.raises(sa.exc.IntegrityError):
+        with_admin(sql_url, copy_event.format(device="pump-1"))  # pump-1's id again from pump-1: a duplicate
     # The keys still count on (PostgreSQL's sequences came through the dump and the upgrade).
     assert rows(sql_url, "INSERT INTO customers (tenant, name, created_at) VALUES ('acme', 'Acme Water', 0) "
                          "RETURNING id") == [(1,)]

@@ -2,51 +2,50 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import stat
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from security_testkit import REFUSED, Probe, SecureEnv, eventually_rc, secure_env
+from security_testkit import (
+    DAY_S,
+    REFUSED,
+    Probe,
+    SecureEnv,
+    cloud_probe,
+    device_probe,
+    eventually_rc,
+    provision,
+    secure_env,
+    topic,
+)
 
 from cloud.errors import ConflictError
-from cloud.security.broker_auth import CLOUD_USERNAME
-from cloud.security.provisioning import DeviceBundle, cloud_password, provision_device
-from contract.clock import SystemClock
-from contract.wire import Topic, TopicKind
+from cloud.security.provisioning import sync_broker
+from contract.wire import TopicKind
 
-DAY_S = 86400.0
+CONNACK = b"\x20"
+# An MQTT 3.1.1 CONNECT: protocol "MQTT" level 4, clean session, keepalive 60 s, empty client id.
+PLAIN_CONNECT = bytes([0x10, 12, 0, 4]) + b"MQTT" + bytes([4, 0x02, 0, 60, 0, 0])
+
+
+def plain_text_answer(port: int) -> bytes:
+    """What the broker sends back, until it closes the connection, to a CONNECT without TLS."""
+    received = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=5.0) as sock:
+        sock.sendall(PLAIN_CONNECT)
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := sock.recv(64):
+                received += chunk
+    return received
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> Iterator[SecureEnv]:
     with secure_env(tmp_path) as opened:
         yield opened
-
-
-def provision(env: SecureEnv, device_id: str, tmp_path: Path, tenant: str = "acme",
-              rotate: bool = False) -> DeviceBundle:
-    return provision_device(env.store, env.broker.layout, SystemClock(), tenant=tenant, device_id=device_id,
-                            out_dir=tmp_path / "bundles" / device_id, broker_url=env.broker.tls_url,
-                            valid_s=30 * DAY_S, rotate=rotate)
-
-
-def device_probe(env: SecureEnv, bundle: DeviceBundle) -> Probe:
-    probe = Probe(env.broker.tls_url, ca_file=bundle.directory / "ca.pem", username=bundle.credential.username,
-                  password=(bundle.directory / "password").read_text().strip())
-    assert probe.wait_connack() == 0
-    return probe
-
-
-def cloud_probe(env: SecureEnv) -> Probe:
-    probe = Probe(env.broker.tls_url, ca_file=env.broker.layout.ca_cert, username=CLOUD_USERNAME,
-                  password=cloud_password(env.broker.layout))
-    assert probe.wait_connack() == 0
-    return probe
-
-
-def topic(device_id: str, kind: TopicKind, tenant: str = "acme") -> str:
-    return str(Topic(tenant, device_id, kind))
 
 
 def test_a_provisioned_device_publishes_over_tls_and_the_cloud_receives_it(env: SecureEnv, tmp_path: Path) -> None:
@@ -95,8 +94,14 @@ def test_another_devices_credentials_cannot_publish_or_subscribe_here(env: Secur
 
 def test_devices_cannot_read_telemetry_or_write_commands(env: SecureEnv, tmp_path: Path) -> None:
     a = provision(env, "pump-001", tmp_path)
-    assert eventually_rc(env, a.credential.username, a.credential.password, (0,)) == 0
-    reader, forger, watcher, cloud = (device_probe(env, a), device_probe(env, a), cloud_probe(env), cloud_probe(env))
+    # A second credential of the same device (as during a rotation's grace period): its own client id.
+    second = env.store.issue("acme", "pump-001", DAY_S)
+    sync_broker(env.store, env.broker.layout)
+    assert eventually_rc(env, second.username, second.password, (0,)) == 0
+    forger = Probe(env.broker.tls_url, ca_file=env.broker.layout.ca_cert, username=second.username,
+                   password=second.password)
+    assert forger.wait_connack() == 0
+    reader, watcher, cloud = device_probe(env, a), cloud_probe(env), cloud_probe(env)
     try:
         reader.subscribe(topic("pump-001", TopicKind.COMMANDS))
         reader.subscribe("paas/v1/+/+/telemetry")
@@ -112,16 +117,15 @@ def test_devices_cannot_read_telemetry_or_write_commands(env: SecureEnv, tmp_pat
             probe.close()
 
 
-def test_wrong_password_anonymous_and_plain_listener_are_refused(env: SecureEnv, tmp_path: Path) -> None:
+def test_wrong_password_anonymous_and_plain_text_are_refused(env: SecureEnv, tmp_path: Path) -> None:
     a = provision(env, "pump-001", tmp_path)
     assert eventually_rc(env, a.credential.username, a.credential.password, (0,)) == 0
     assert eventually_rc(env, a.credential.username, "wrong", REFUSED) in REFUSED
     assert eventually_rc(env, None, None, REFUSED) in REFUSED
-    plain = Probe(env.broker.broker.url)
-    try:
-        assert plain.wait_connack() in REFUSED
-    finally:
-        plain.close()
+    assert eventually_rc(env, None, None, REFUSED, url=env.broker.cloud_url) in REFUSED
+    # The production profile has no plain-text listener: MQTT without TLS gets no CONNACK on either port.
+    for port in (env.broker.tls_port, env.broker.cloud_port):
+        assert not plain_text_answer(port).startswith(CONNACK)
 
 
 def test_provisioning_again_needs_rotate_which_revokes_the_old_password(env: SecureEnv, tmp_path: Path) -> None:

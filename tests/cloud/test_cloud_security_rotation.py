@@ -137,6 +137,6 @@ def test_provision_device_cli_writes_the_bundle_and_refuses_a_second_time(
     assert "already provisioned" in capsys.readouterr().err
     assert main([*args, "--rotate"]) == 0
     assert "acme~pump-009~1" not in (tmp_path / "security" / "mosquitto.passwd").read_text()
-    assert main(["broker-config", "--security-dir", str(tmp_path / "security"), "--tls-port", "8884",
+    assert main(["broker-config", "--security-dir", str(tmp_path / "security"), "--tls-port", "9883",
                  "--db", f"sqlite:///{tmp_path / 'cloud.db'}"]) == 0
-    assert "listener 8884 0.0.0.0" in capsys.readouterr().out
+    assert "listener 9883 0.0.0.0" in capsys.readouterr().out

@@ -1,4 +1,5 @@
-"""The SQL time-series store on SQLite and PostgreSQL: exactly-once writes and downsampled reads."""
+"""The SQL time-series store on SQLite and PostgreSQL: exactly-once writes per (device, install, seq), downsampled
+reads, and the upgrade of a store keyed before installs were."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
+import sqlalchemy as sa
 
-from cloud.store.timeseries import SeriesBatch, SqlTimeSeriesStore
+from cloud.store.downsample import pack_rows
+from cloud.store.timeseries import SERIES, SeriesBatch, SqlTimeSeriesStore
 from contract.wire import Reading
 
 
@@ -95,3 +99,65 @@ def test_a_reading_offered_twice_in_one_transaction_is_stored_once(store: SqlTim
     )
     assert stored == [10, 5, 3]
     assert (store.count("d1"), store.count("d2")) == (15, 3)
+
+
+def test_a_re_installed_device_s_readings_are_kept_apart_from_its_first_install_s(store: SqlTimeSeriesStore) -> None:
+    # The state directory was lost: a new install numbers its readings from 1 again.
+    assert store.write_batch("d1", ["a", "b"], readings(1, 50), install="first") == 50
+    assert store.write_batch("d1", ["a", "b"], readings(1, 50, t0=5000.0), install="second") == 50
+    assert store.write_batch("d1", ["a", "b"], readings(1, 50), install="first") == 0  # each still deduped
+    assert store.write_batch("d1", ["a", "b"], readings(41, 20, t0=5000.0), install="second") == 10
+    assert store.count("d1") == 110
+    old = store.query("d1", 1000.0, 1100.0, 100.0)
+    assert old.buckets.counts.tolist() == [50]
+    assert old.buckets.means[0, 0] == sum(range(1, 51)) / 50  # nothing of the first install overwritten
+
+
+LEGACY = sa.MetaData()
+LEGACY_READINGS = sa.Table(  # ts_readings as release 0.2 created it: keyed by (device_id, seq)
+    "ts_readings", LEGACY,
+    sa.Column("device_id", sa.String(64), primary_key=True),
+    sa.Column("seq", sa.BigInteger, primary_key=True),
+    sa.Column("ts", sa.Double, nullable=False),
+    sa.Column("vals", sa.LargeBinary, nullable=False),
+    sa.Index("ix_ts_readings_device_ts", "device_id", "ts"),
+    sqlite_with_rowid=False,
+)
+
+
+def test_a_store_written_before_installs_were_keyed_is_upgraded_at_start_once(sql_url: str) -> None:
+    engine = sa.create_engine(sql_url, poolclass=sa.pool.NullPool)
+    try:
+        LEGACY.create_all(engine)
+        SERIES.create(engine)
+        with engine.begin() as conn:
+            conn.execute(SERIES.insert(),
+                         {"device_id": "d1", "channels": ["a", "b"], "readings": 20, "last_ts": 1020.0})
+            conn.execute(LEGACY_READINGS.insert(), [
+                {"device_id": "d1", "seq": r.seq, "ts": r.ts, "vals": blob}
+                for r, blob in zip(readings(1, 20), pack_rows(np.array([r.values for r in readings(1, 20)],
+                                                                       dtype=np.float64)), strict=True)])
+        for _ in range(2):  # a second start finds it upgraded and changes nothing
+            store = SqlTimeSeriesStore(sql_url)
+            try:
+                store.create_schema()
+                assert store.count("d1") == 20
+            finally:
+                store.close()
+        inspector = sa.inspect(engine)
+        assert inspector.get_pk_constraint("ts_readings")["constrained_columns"] == ["device_id", "install", "seq"]
+        assert [i["name"] for i in inspector.get_indexes("ts_readings")] == ["ix_ts_readings_device_ts"]
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT DISTINCT install FROM ts_readings")).all() == [("",)]
+            assert conn.execute(sa.text("SELECT count(*) FROM ts_readings")).scalar() == 20
+    finally:
+        engine.dispose()
+    store = SqlTimeSeriesStore(sql_url)
+    try:
+        assert store.write_batch("d1", ["a", "b"], readings(1, 20)) == 0  # the old rows are install "": deduped
+        assert store.write_batch("d1", ["a", "b"], readings(1, 20), install="fresh") == 20
+        series = store.query("d1", 1000.0, 1030.0, 30.0)
+        assert series.buckets.counts.tolist() == [40]
+        assert series.buckets.means[0, 0] == sum(range(1, 21)) / 20
+    finally:
+        store.close()

@@ -27,7 +27,7 @@ def test_a_provisioned_device_reaches_the_cloud_over_tls(tmp_path: Path) -> None
         assert eventually_rc(env, bundle.credential.username, bundle.credential.password, (0,)) == 0
         cloud_password(layout)  # creates the cloud user's password file on first use
         settings = CloudSettings(
-            broker_url=env.broker.tls_url, broker_username=CLOUD_USERNAME,
+            broker_url=env.broker.cloud_url, broker_username=CLOUD_USERNAME,
             broker_password_file=layout.cloud_password, broker_ca_file=layout.ca_cert,
             db_url=f"sqlite:///{tmp_path / 'cloud.db'}", tsdb_url=f"sqlite:///{tmp_path / 'ts.db'}", port=0,
         )

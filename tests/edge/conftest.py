@@ -1,4 +1,4 @@
-"""Fixtures of the edge tests: real artifacts, quick agent settings, an observer of the broker."""
+"""Fixtures of the edge tests: real artifacts, quick agent settings, an observer of the broker, a stand-in cloud."""
 
 from __future__ import annotations
 
@@ -35,8 +35,23 @@ def observe(mosquitto: MosquittoBroker) -> Iterator[Callable[..., Observer]]:
 
 
 @pytest.fixture
-def fast_settings(tmp_path: Path, mosquitto: MosquittoBroker) -> Callable[..., AgentSettings]:
-    """Settings for a quick agent on the test broker: 50 Hz, publishing every 0.1 s, no model unless given."""
+def cloud_stand_in(mosquitto: MosquittoBroker) -> Iterator[Observer]:
+    """The cloud's part in end-to-end confirmation: a persistent subscriber that confirms what it receives.
+
+    An agent keeps every row until the cloud confirms it, and its stop waits for that;
+    set `.confirm = False` to play a cloud that stores nothing.
+    """
+    observer = Observer(mosquitto.url, client_id="cloud-stand-in", persistent=True, confirm=True)
+    yield observer
+    observer.close()
+
+
+@pytest.fixture
+def fast_settings(tmp_path: Path, mosquitto: MosquittoBroker, cloud_stand_in: Observer) -> Callable[..., AgentSettings]:
+    """Settings for a quick agent on the test broker: 50 Hz, publishing every 0.1 s, no model unless given.
+
+    The broker comes with `cloud_stand_in`, which confirms what the agent sends.
+    """
 
     def make(device_id: str = "pump-001", **overrides: Any) -> AgentSettings:
         values: dict[str, Any] = {

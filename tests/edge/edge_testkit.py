@@ -1,4 +1,9 @@
-"""Test helpers for the edge agent: a tiny real ONNX artifact, and an MQTT observer that decodes what arrives."""
+"""Test helpers for the edge agent: a tiny real ONNX artifact, and an MQTT observer that decodes what arrives.
+
+The observer can also play the cloud's part in end-to-end confirmation (`confirm=True`):
+for each telemetry batch, event and usage report it receives, it publishes the
+`Confirm` the cloud would publish after storing it, on the device's confirm topic.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +21,18 @@ from onnx import TensorProto, helper
 from paho.mqtt.enums import CallbackAPIVersion
 
 from contract.channels import PUMP_CHANNELS, Channel
-from contract.wire import TOPIC_ROOT, DeviceState, Event, Message, TelemetryBatch, decode, encode, topic_of
+from contract.wire import (
+    TOPIC_ROOT,
+    Confirm,
+    DeviceState,
+    Event,
+    Message,
+    TelemetryBatch,
+    Usage,
+    decode,
+    encode,
+    topic_of,
+)
 from edge.runtime import METADATA_KEY
 from edge.settings import parse_broker_url
 
@@ -93,12 +109,42 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float = 10.0, what: str
         time.sleep(0.02)
 
 
-class Observer:
-    """A QoS 1 subscriber to everything under paas/v1, decoding each message with contract.wire."""
+def seq_ranges(seqs: Sequence[int]) -> tuple[tuple[int, int], ...]:
+    """Sorted seqs as inclusive (first, last) runs of consecutive numbers, as a Confirm lists them."""
+    runs: list[list[int]] = []
+    for seq in sorted(set(seqs)):
+        if runs and seq == runs[-1][1] + 1:
+            runs[-1][1] = seq
+        else:
+            runs.append([seq, seq])
+    return tuple((first, last) for first, last in runs)
 
-    def __init__(self, url: str, *, client_id: str = "observer", persistent: bool = False) -> None:
+
+def confirm_of(msg: Message) -> Confirm | None:
+    """The Confirm the cloud publishes once it stored `msg` (None for messages it does not confirm)."""
+    if isinstance(msg, TelemetryBatch):
+        return Confirm(tenant=msg.tenant, device_id=msg.device_id, ts=time.time(), install=msg.install,
+                       readings=seq_ranges([r.seq for r in msg.readings]))
+    if isinstance(msg, Event):
+        return Confirm(tenant=msg.tenant, device_id=msg.device_id, ts=time.time(), install=msg.install,
+                       events=(msg.message_id,))
+    if isinstance(msg, Usage):
+        return Confirm(tenant=msg.tenant, device_id=msg.device_id, ts=time.time(), install=msg.install,
+                       usage=(msg.message_id,))
+    return None
+
+
+class Observer:
+    """A QoS 1 subscriber to everything under paas/v1, decoding each message with contract.wire.
+
+    With `confirm` (settable at any time) it confirms what it receives as the cloud would.
+    """
+
+    def __init__(self, url: str, *, client_id: str = "observer", persistent: bool = False,
+                 confirm: bool = False) -> None:
         host, port = parse_broker_url(url)
         self._lock = threading.Lock()
+        self.confirm = confirm
         self.messages: list[Message] = []
         self.errors: list[str] = []
         self.retained: list[Message] = []
@@ -131,10 +177,17 @@ class Observer:
             return
         with self._lock:
             (self.retained if msg.retain else self.messages).append(decoded)
+        confirm = confirm_of(decoded) if self.confirm else None
+        if confirm is not None:
+            client.publish(topic_of(confirm), encode(confirm), qos=1)
 
     def publish(self, msg: Message) -> None:
         """Publish as the cloud would (QoS 1) and wait until the broker has it."""
-        self._client.publish(topic_of(msg), encode(msg), qos=1).wait_for_publish(5)
+        self.publish_raw(topic_of(msg), encode(msg))
+
+    def publish_raw(self, topic: str, payload: bytes) -> None:
+        """Publish any payload (QoS 1), e.g. a malformed one, and wait until the broker has it."""
+        self._client.publish(topic, payload, qos=1).wait_for_publish(5)
 
     def all(self) -> list[Message]:
         with self._lock:
@@ -146,6 +199,9 @@ class Observer:
     def seqs(self, device_id: str) -> list[int]:
         """Every reading seq received, in arrival order, duplicates included."""
         return [r.seq for batch in self.telemetry(device_id) for r in batch.readings]
+
+    def confirms(self, device_id: str) -> list[Confirm]:
+        return [m for m in self.all() if isinstance(m, Confirm) and m.device_id == device_id]
 
     def events(self, device_id: str) -> list[Event]:
         return [m for m in self.all() if isinstance(m, Event) and m.device_id == device_id]

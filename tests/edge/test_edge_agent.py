@@ -39,7 +39,7 @@ def test_every_sampled_reading_arrives_exactly_once_in_order(
     stats = agent.stats()
     n = stats.readings_sampled
     assert n >= 20
-    assert (stats.readings_acked, stats.queue_depth, stats.dropped) == (n, 0, 0)
+    assert (stats.readings_acked, stats.readings_confirmed, stats.queue_depth, stats.dropped) == (n, n, 0, 0)
     wait_until(lambda: len(observer.seqs("pump-001")) >= n, what=f"{n} readings")
     time.sleep(0.2)  # anything extra (a duplicate) would arrive now
     assert observer.seqs("pump-001") == list(range(1, n + 1))
@@ -62,7 +62,8 @@ def test_birth_heartbeat_and_offline_state_are_published(
     assert heartbeats, "no heartbeat with health"
     health = heartbeats[-1].health
     assert {"queue_depth", "oldest_unsent_s", "readings_sampled", "readings_acked", "rss_mb", "cpu_pct",
-            "disk_free_mb", "queue_mb", "model_version", "dropped"} <= set(health)
+            "disk_free_mb", "queue_mb", "model_version", "dropped", "unconfirmed_depth", "readings_confirmed",
+            "events_confirmed"} <= set(health)
     assert 0 <= float(health["cpu_pct"]) < 400 and float(health["disk_free_mb"]) > 0
     assert float(health["queue_mb"]) > 0 and 5 < float(health["rss_mb"]) < 1000
     assert "clock_offset_s" not in health  # no command from the cloud yet: unknown, so not reported
@@ -132,7 +133,8 @@ def test_nothing_is_lost_when_the_broker_restarts_mid_run(
     mosquitto: MosquittoBroker, fast_settings: Settings, observe: Callable[..., Observer]
 ) -> None:
     observer = observe(client_id="ingest-like", persistent=True)
-    agent = Agent(fast_settings())
+    # A Confirm the restart lost (the agent's session is clean) is made up for by a re-send.
+    agent = Agent(fast_settings(confirm_timeout_s=1.0))
     agent.start()
     time.sleep(0.6)
     mosquitto.stop()

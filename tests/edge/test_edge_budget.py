@@ -1,4 +1,8 @@
-"""The outbox's disk budget: telemetry thinned oldest-first and counted, events and usage never dropped."""
+"""The outbox's disk budget: telemetry thinned oldest-first and counted, events and usage never dropped.
+
+Sent-but-unconfirmed readings (the broker acknowledged them, the cloud did not confirm
+them yet) are thinned only when no unsent reading of a complete block is left.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from contract.clock import ManualClock
 from contract.wire import Event, EventKind, ModelRef
 from edge.budget import MIN_BUDGET_BYTES, THIN_BLOCK
 from edge.errors import QueueError
-from edge.queue import DB_NAME, LANE_EVENT, LANE_USAGE, OutboundQueue, read_stats
+from edge.queue import DB_NAME, LANE_EVENT, LANE_USAGE, OutboundQueue, ReadingsToken, read_stats
 from edge.token_bucket import TokenBucket
 
 T0 = 1_800_000_000.0
@@ -85,6 +89,47 @@ def test_readings_in_flight_are_never_thinned(tmp_path: Path) -> None:
     fill(queue, 1000)
     queue.close()
     assert set(range(1, 51)) <= set(queued_seqs(tmp_path))
+
+
+def send(queue: OutboundQueue) -> int:
+    """The publisher hands everything queued to the link and the broker acknowledges it; the cloud confirms nothing."""
+    last = queue.next_seq - 1
+    queue.note_handed(last)
+    queue.ack(ReadingsToken(1, last))
+    return last
+
+
+def test_sent_unconfirmed_readings_are_thinned_only_after_the_unsent_ones(tmp_path: Path) -> None:
+    queue = OutboundQueue(tmp_path, max_bytes=MIN_BUDGET_BYTES)
+    fill(queue, 60)
+    send(queue)  # 1-60 sent, awaiting the cloud's confirmation
+    fill(queue, 690)  # the broker goes away: over budget with unsent readings
+    stats = queue.stats()
+    queue.close()
+    present = set(queued_seqs(tmp_path))
+    assert set(range(1, 61)) <= present  # the broker acknowledged them: kept while unsent ones could go
+    assert stats.dropped > 0 and stats.dropped_unconfirmed == 0
+    assert stats.reading_unconfirmed == 60 and stats.used_bytes <= MIN_BUDGET_BYTES
+    assert 750 in present
+
+
+def test_a_cloud_that_never_confirms_does_not_grow_the_outbox_past_its_budget(tmp_path: Path) -> None:
+    queue = OutboundQueue(tmp_path, max_bytes=MIN_BUDGET_BYTES)
+    for _ in range(60):  # 1,500 readings, each sent and acknowledged by the broker within 25 samples
+        fill(queue, 25)
+        send(queue)
+    fill(queue, 10)  # the newest, not sent yet
+    stats = queue.stats()
+    queue.close()
+    present = set(queued_seqs(tmp_path))
+    assert stats.used_bytes <= MIN_BUDGET_BYTES
+    assert stats.dropped == stats.dropped_unconfirmed > 0  # all it could shed was sent-unconfirmed
+    assert set(range(1501, 1511)) <= present  # the newest readings are all there
+    assert stats.readings_sampled == stats.readings_confirmed + stats.reading_depth + stats.dropped
+    shapes = block_shapes(present, 1500)
+    order = {"gone": 0, "half": 1, "full": 2}
+    assert [order[s] for s in shapes] == sorted(order[s] for s in shapes), shapes  # the oldest lose most
+    assert "gone" in shapes and "half" in shapes
 
 
 def test_events_and_usage_stay_even_beyond_the_budget(tmp_path: Path) -> None:

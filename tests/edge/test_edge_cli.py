@@ -18,7 +18,8 @@ from cloud.broker import MosquittoBroker, free_port
 from edge.__main__ import main
 from edge.queue import OutboundQueue
 
-STATUS_KEYS = {"readings_sampled", "readings_acked", "queue_depth", "dropped", "model_version", "running"}
+STATUS_KEYS = {"readings_sampled", "readings_acked", "readings_confirmed", "queue_depth", "unconfirmed_depth",
+               "dropped", "model_version", "running", "install_id"}
 
 
 def edge_cli(*args: str) -> subprocess.Popen[str]:
@@ -41,7 +42,7 @@ def status_json(state_dir: Path) -> dict[str, object]:
 def test_run_for_a_duration_then_status(
     mosquitto: MosquittoBroker, tmp_path: Path, observe: Callable[..., Observer]
 ) -> None:
-    observer = observe()
+    observer = observe(confirm=True)  # as the cloud: what it receives, it confirms
     state = tmp_path / "state"
     proc = edge_cli("run", "--device-id", "pump-001", "--broker", mosquitto.url, "--rate", "20",
                     "--state-dir", str(state), "--model", "none", "--duration", "1.0")
@@ -52,12 +53,16 @@ def test_run_for_a_duration_then_status(
     assert set(report) >= STATUS_KEYS
     n = report["readings_sampled"]
     assert isinstance(n, int) and n >= 10
-    assert (report["readings_acked"], report["queue_depth"], report["running"]) == (n, 0, False)
+    assert (report["readings_acked"], report["readings_confirmed"], report["queue_depth"]) == (n, n, 0)
+    assert report["running"] is False and len(str(report["install_id"])) == 32
     wait_until(lambda: sorted(set(observer.seqs("pump-001"))) == list(range(1, n + 1)), what="all readings")
 
 
 @pytest.mark.mosquitto
-def test_sigterm_stops_cleanly_and_status_works_while_running(mosquitto: MosquittoBroker, tmp_path: Path) -> None:
+def test_sigterm_stops_cleanly_and_status_works_while_running(
+    mosquitto: MosquittoBroker, tmp_path: Path, observe: Callable[..., Observer]
+) -> None:
+    observe(confirm=True)  # as the cloud
     state = tmp_path / "state"
     proc = edge_cli("run", "--device-id", "pump-001", "--broker", mosquitto.url, "--rate", "20",
                     "--state-dir", str(state), "--model", "none", "--publish-interval", "0.2")

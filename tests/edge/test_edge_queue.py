@@ -1,14 +1,16 @@
-"""The durable outbox: survives reopening, removes only what was acknowledged, keeps seq monotonic."""
+"""The durable outbox: survives reopening, removes only what the cloud confirmed, keeps seq monotonic."""
 
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from contract.clock import ManualClock
-from contract.wire import Event, EventKind, ModelRef, decode
+from contract.wire import Confirm, Event, EventKind, ModelRef, decode
 from edge.errors import QueueError
 from edge.queue import (
     DB_NAME,
@@ -29,6 +31,11 @@ def event(seq: int) -> Event:
         threshold=4.0, is_anomaly=True, contributions={"pressure": 7.0}, model=ModelRef("m", "1"),
         window_start=T0, window_end=T0 + seq, window_samples=10,
     )
+
+
+def confirm(queue: OutboundQueue, **rows: Any) -> Confirm:
+    """The cloud's confirmation of `rows` for this queue's install."""
+    return Confirm(tenant="demo", device_id="pump-001", ts=T0, install=queue.install_id, **rows)
 
 
 def fill(queue: OutboundQueue, count: int) -> list[int]:
@@ -106,15 +113,42 @@ def test_with_fsync_full_a_reboot_loses_nothing_so_numbering_resumes_exactly(tmp
         OutboundQueue(tmp_path, fsync="sometimes")
 
 
-def test_only_acknowledged_readings_leave(tmp_path: Path) -> None:
+def test_a_puback_only_marks_readings_sent_and_a_confirm_removes_them(tmp_path: Path) -> None:
     queue = OutboundQueue(tmp_path)
     fill(queue, 6)
     assert queue.ack(ReadingsToken(1, 3)) == 3
-    assert queue.ack(ReadingsToken(1, 3)) == 0  # a repeated PUBACK changes nothing
-    assert [r.seq for r in queue.peek_batch(10)] == [4, 5, 6]
+    assert queue.ack(ReadingsToken(1, 3)) == 0  # a repeated PUBACK (a re-send's) counts nothing twice
+    assert [r.seq for r in queue.peek_batch(10)] == [1, 2, 3, 4, 5, 6]  # the broker's word is not storage
+    stats = queue.stats()
+    assert (stats.readings_acked, stats.reading_depth, stats.reading_unconfirmed) == (3, 6, 3)
+    assert queue.confirm(confirm(queue, readings=((1, 2),))) == 2
+    assert queue.confirm(confirm(queue, readings=((1, 2),))) == 0  # a repeated Confirm changes nothing
+    assert [r.seq for r in queue.peek_batch(10)] == [3, 4, 5, 6]
     assert [r.seq for r in queue.peek_batch(2, after_seq=4)] == [5, 6]
     stats = queue.stats()
-    assert (stats.readings_sampled, stats.readings_acked, stats.reading_depth) == (6, 3, 3)
+    assert (stats.readings_sampled, stats.readings_acked, stats.readings_confirmed) == (6, 3, 2)
+    assert (stats.reading_depth, stats.reading_unconfirmed) == (4, 1)
+    # The cloud has 4..5 although their PUBACK never came (lost with a connection): they leave, counted as acked.
+    assert queue.confirm(confirm(queue, readings=((4, 5),))) == 2
+    stats = queue.stats()
+    assert (stats.readings_acked, stats.readings_confirmed, stats.reading_depth) == (5, 4, 2)
+    assert stats.readings_sampled == stats.readings_confirmed + stats.reading_depth + stats.dropped
+    queue.close()
+
+
+def test_a_confirm_of_another_install_changes_nothing(tmp_path: Path) -> None:
+    queue = OutboundQueue(tmp_path)
+    fill(queue, 3)
+    queue.put_event(event(1))
+    (queued,) = queue.peek_events(10)
+    queue.ack(ReadingsToken(1, 3))
+    other = Confirm(tenant="demo", device_id="pump-001", ts=T0, install="another-install", readings=((1, 3),),
+                    events=(queued.message_id,))
+    assert queue.confirm(other) is None
+    legacy = replace(other, install="")  # "" is a v1 outbox's install: this one never had one
+    assert queue.confirm(legacy) is None
+    stats = queue.stats()
+    assert (stats.reading_depth, stats.event_depth, stats.readings_confirmed) == (3, 1, 0)
     queue.close()
 
 
@@ -136,11 +170,13 @@ def test_events_keep_their_message_id_and_bytes(tmp_path: Path) -> None:
     (queued,) = queue.peek_events(10)
     assert queued.message_id == ev.message_id
     assert queued.topic == "paas/v1/demo/pump-001/events"
-    assert decode(queued.topic, queued.payload) == ev
+    assert decode(queued.topic, queued.payload) == replace(ev, install=queue.install_id)  # stamped at enqueue
     assert queue.ack(EventToken(queued.row_id)) == 1
+    assert queue.peek_events(10) == (queued,)  # sent, kept until confirmed
+    assert queue.confirm(confirm(queue, events=(ev.message_id,))) == 1
     assert queue.peek_events(10) == ()
     stats = queue.stats()
-    assert (stats.events_sampled, stats.events_acked, stats.event_depth) == (1, 1, 0)
+    assert (stats.events_sampled, stats.events_acked, stats.events_confirmed, stats.event_depth) == (1, 1, 1, 0)
     queue.close()
 
 

@@ -49,6 +49,8 @@ def test_an_explicit_model_must_exist(tmp_path: Path) -> None:
         ({"sensor": "replay:/data/x.csv@fast"}, "speed after @ must be a number"),
         ({"sensor": "command:"}, "unknown sensor"),
         ({"sensor": "sysfs:temp"}, "is not .NAME"),
+        ({"asset_kind": "pi-board"}, "--asset-kind applies to command: and sysfs: sensors"),
+        ({"sensor": "command:true", "asset_kind": "pi board"}, "--asset-kind 'pi board' must be"),
     ],
 )
 def test_invalid_values_are_refused_with_a_reason(overrides: dict[str, object], message: str) -> None:
@@ -108,3 +110,9 @@ def test_the_deployed_env_example_names_only_real_settings() -> None:
     env = {k: v for k, v in (line.split("=", 1) for line in example.read_text().splitlines()
                              if line.startswith("PAAS_EDGE_"))}
     assert AgentSettings.from_options({"model_path": "none"}, env).device_id == "pump-001"
+
+
+def test_a_command_or_sysfs_sensor_reports_the_asset_kind_it_is_given() -> None:
+    assert AgentSettings(device_id="pi-1", sensor="command:true").asset_kind == "custom"
+    assert AgentSettings(device_id="pi-1", sensor="command:true", asset_kind="pi-board").asset_kind == "pi-board"
+    assert AgentSettings(device_id="p-1", sensor="sim:turbofan").asset_kind == "turbofan"

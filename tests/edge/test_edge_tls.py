@@ -54,7 +54,7 @@ def settings_from_bundle(bundle: DeviceBundle, state_dir: Path, **overrides: Any
 
 
 def cloud_watcher(env: SecureEnv) -> Probe:
-    probe = Probe(env.broker.tls_url, ca_file=env.broker.layout.ca_cert, username=CLOUD_USERNAME,
+    probe = Probe(env.broker.cloud_url, ca_file=env.broker.layout.ca_cert, username=CLOUD_USERNAME,
                   password=cloud_password(env.broker.layout))
     assert probe.wait_connack() == 0
     probe.subscribe("paas/v1/acme/pump-001/telemetry")
@@ -106,7 +106,7 @@ def test_rotation_end_to_end_new_credentials_in_use_and_the_old_password_revoked
         if rotator and rotator[0].on_state(state):
             proved.set()
 
-    channel = SecureCommandChannel(env.broker.tls_url, layout, on_state=on_state)
+    channel = SecureCommandChannel(env.broker.cloud_url, layout, on_state=on_state)
     rotator.append(CredentialRotator(env.store, layout, channel.send, SystemClock(), valid_s=30 * DAY_S,
                                      grace_s=600.0))
     watcher = cloud_watcher(env)

@@ -16,23 +16,29 @@ from cloud.auth.roles import Permission
 from cloud.maintenance.health import asset_health
 from cloud.settings import CloudSettings
 from cloud.store.assets import get_asset, list_assets, open_work_order_counts
+from cloud.store.profiles import ProfileSource, asset_profile, registered_kinds, source_of
 from cloud.store.tables import AssetRow
-from contract.channels import CATALOGUE
 
 router = APIRouter(prefix="/assets", tags=["assets"])
 
 DEFAULT_RANGE_S = 3600.0
 TARGET_POINTS = 500
 MAX_POINTS = 10_000
+ProfileFilter = Annotated[ProfileSource | None, Query(description="only the assets whose profile is this: `pending` "
+                                                                   "lists those of a kind without a profile")]
 
 
 @router.get("", dependencies=[allow(Permission.ASSETS_READ)])
-def read_assets(session: SessionDep, principal: PrincipalDep, settings: SettingsDep, now: NowDep) -> list[AssetSummary]:
+def read_assets(
+    session: SessionDep, principal: PrincipalDep, settings: SettingsDep, now: NowDep, profile: ProfileFilter = None
+) -> list[AssetSummary]:
     """Every asset the caller may see (its tenant's; a customer's own) with its health at a glance."""
     scope = principal.scope
     open_orders = open_work_order_counts(session, scope)
-    assets = list_assets(session, scope)
-    return [_summary(asset, open_orders.get(asset.device_id, 0), now, settings) for asset in assets]
+    registered = registered_kinds(session, scope)
+    summaries = (_summary(asset, source_of(asset, registered), open_orders.get(asset.device_id, 0), now, settings)
+                 for asset in list_assets(session, scope))
+    return [summary for summary in summaries if profile is None or summary.profile is profile]
 
 
 @router.get("/{device_id}", dependencies=[allow(Permission.ASSETS_READ)], responses={404: {}})
@@ -43,10 +49,11 @@ def read_asset(
     """One asset: its channels (canonical units), model, health and how many readings are stored."""
     asset = get_asset(session, device_id, principal.scope)
     open_orders = open_work_order_counts(session, principal.scope).get(device_id, 0)
-    labels = {c.name: c.label for c in CATALOGUE.get(asset.asset_kind, ())}
+    kind_profile, source = asset_profile(session, asset)
+    labels = {} if kind_profile is None else {c.name: c.label for c in kind_profile.channels}
     last_reading = timeseries.last_ts(device_id)
     return AssetDetail(
-        **_summary(asset, open_orders, now, settings).model_dump(),
+        **_summary(asset, source, open_orders, now, settings).model_dump(),
         first_seen=utc(asset.first_seen),
         agent_version=asset.agent_version,
         channels=[ChannelInfo(name=c["name"], unit=c["unit"], label=labels.get(c["name"], "")) for c in asset.channels],
@@ -108,11 +115,13 @@ def _resolve_range(
     return first, last, bucket
 
 
-def _summary(asset: AssetRow, open_orders: int, now: float, settings: CloudSettings) -> AssetSummary:
+def _summary(asset: AssetRow, profile: ProfileSource, open_orders: int, now: float,
+             settings: CloudSettings) -> AssetSummary:
     return AssetSummary(
         device_id=asset.device_id,
         tenant=asset.tenant,
         asset_kind=asset.asset_kind,
+        profile=profile,
         status=asset_health(asset, now, settings.offline_after_s, settings.anomaly_window_s).value,
         online=asset.online,
         last_seen=utc(asset.last_seen),

@@ -48,4 +48,7 @@ def _ingest(context: ContextDep) -> IngestOut | None:
         work_orders_opened=snapshot.work_orders_opened,
         usage_stored=snapshot.usage_stored,
         duplicate_usage=snapshot.duplicate_usage,
+        dead_lettered=snapshot.dead_lettered,
+        dead_letters_dropped=snapshot.dead_letters_dropped,
+        confirmations_sent=snapshot.confirmations_sent,
     )

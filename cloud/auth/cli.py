@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,8 @@ from cloud.auth.accounts import Binding, get_customer, get_technician, list_api_
 from cloud.auth.passwords import MAX_PASSWORD_CHARS, check_password_policy
 from cloud.auth.roles import Role
 from cloud.auth.secrets import new_password, split_api_key
-from cloud.errors import CloudError, ConfigError, ConflictError, InvalidAccountError, NotFoundError
+from cloud.command_line import add_db_option
+from cloud.errors import ConfigError, ConflictError, InvalidAccountError, NotFoundError
 from cloud.settings import load_settings
 from cloud.store.account_tables import ApiKeyRow, CustomerRow, TechnicianRow, UserRow
 from cloud.store.database import Database
@@ -83,21 +83,21 @@ def add_account_parsers(subparsers: Subparsers) -> None:
     create = users.add_parser("create", help="create a user (a generated password is printed once)")
     _add_binding(create, "--name", "the username (unique across tenants)")
     create.add_argument("--password-file", type=Path, help="read the password from this file (12+ characters)")
-    _add_db(create, _create_user)
+    add_db_option(create, _create_user)
     _add_list(users, "users", _list_users)
     keys = _group(subparsers, "api-keys", "bearer keys for machines, scripts and integrations")
-    _add_db(_add_binding(keys.add_parser("create", help="create an API key, printed once on the last line"),
+    add_db_option(_add_binding(keys.add_parser("create", help="create an API key, printed once on the last line"),
                          "--name", "what the key is for (shown in the audit trail)"), _create_key)
     revoke = keys.add_parser("revoke", help="revoke an API key; requests with it are refused from now on")
     revoke.add_argument("key", metavar="KEY_ID_OR_KEY", help="the key id, or the whole key paas_<key id>_<secret>")
-    _add_db(revoke, _revoke_key)
+    add_db_option(revoke, _revoke_key)
     _add_list(keys, "API keys (never their secrets)", _list_keys)
     for kind in RECORD_KINDS:
         group = _group(subparsers, f"{kind.name}s", f"the tenant's {kind.name} records")
         entry = group.add_parser("create", help=f"create a {kind.name} record and print its id on the last line")
         entry.add_argument("--tenant", required=True)
         entry.add_argument("--name", required=True, help=f"the {kind.name}'s name, unique in the tenant")
-        _add_db(entry, _entry_handler(kind))
+        add_db_option(entry, _entry_handler(kind))
 
 
 def _group(subparsers: Subparsers, name: str, what: str) -> Subparsers:
@@ -122,24 +122,7 @@ def _add_binding(parser: argparse.ArgumentParser, name_flag: str, name_help: str
 def _add_list(group: Subparsers, what: str, handler: Callable[[argparse.Namespace], int]) -> None:
     parser = group.add_parser("list", help=f"list {what}")
     parser.add_argument("--tenant", help="only this tenant's (default: every tenant's)")
-    _add_db(parser, handler)
-
-
-def _add_db(parser: argparse.ArgumentParser, handler: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
-    parser.add_argument("--db", help="relational store URL (PAAS_DB; default: the same as `serve`)")
-    parser.set_defaults(handler=_reporting_errors(handler))
-    return parser
-
-
-def _reporting_errors(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return handler(args)
-        except CloudError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-
-    return run
+    add_db_option(parser, handler)
 
 
 @contextlib.contextmanager

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from string import Template
@@ -22,7 +21,8 @@ from sqlalchemy.orm import Session
 
 from cloud.audit.trail import Change, record
 from cloud.auth.account_changes import operator
-from cloud.errors import CloudError, ConfigError, InvalidProfileError
+from cloud.command_line import add_db_option
+from cloud.errors import ConfigError, InvalidProfileError
 from cloud.settings import load_settings
 from cloud.store.database import Database
 from cloud.store.profiles import DeviceProfile, audited_fields, create_profile, list_profiles, registered
@@ -49,26 +49,10 @@ def add_profile_parsers(subparsers: Subparsers) -> None:
                                 description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     create.add_argument("--tenant", required=True, help="the tenant whose devices report this kind")
     create.add_argument("--file", required=True, type=Path, help="the profile, as JSON (see above)")
-    _add_db(create, _create)
+    add_db_option(create, _create)
     listing = actions.add_parser("list", help="list the built-in, registered and pending profiles")
     listing.add_argument("--tenant", help="only this tenant's (default: every tenant's)")
-    _add_db(listing, _list)
-
-
-def _add_db(parser: argparse.ArgumentParser, handler: Callable[[argparse.Namespace], int]) -> None:
-    parser.add_argument("--db", help="relational store URL (PAAS_DB; default: the same as `serve`)")
-    parser.set_defaults(handler=_reporting_errors(handler))
-
-
-def _reporting_errors(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return handler(args)
-        except CloudError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-
-    return run
+    add_db_option(listing, _list)
 
 
 @contextmanager

@@ -27,14 +27,6 @@ CONFIRM_TIMEOUT_S = 3.0  # short, so the test does not wait the 60 s default for
 
 
 @pytest.fixture
-def cloud_settings(mosquitto: MosquittoBroker, tmp_path: Path) -> CloudSettings:
-    return CloudSettings(
-        broker_url=mosquitto.url, db_url=f"sqlite:///{tmp_path / 'cloud.db'}",
-        tsdb_url=f"sqlite:///{tmp_path / 'ts.db'}", port=0,
-    )
-
-
-@pytest.fixture
 def agents(mosquitto: MosquittoBroker, tmp_path: Path) -> Iterator[Callable[[str], Agent]]:
     started: list[Agent] = []
 

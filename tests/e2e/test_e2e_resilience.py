@@ -25,14 +25,6 @@ RATE_HZ = 20.0
 
 
 @pytest.fixture
-def cloud_settings(mosquitto: MosquittoBroker, tmp_path: Path) -> CloudSettings:
-    return CloudSettings(
-        broker_url=mosquitto.url, db_url=f"sqlite:///{tmp_path / 'cloud.db'}",
-        tsdb_url=f"sqlite:///{tmp_path / 'ts.db'}", port=0,
-    )
-
-
-@pytest.fixture
 def cloud(cloud_settings: CloudSettings) -> Iterator[CloudService]:
     with CloudService(cloud_settings) as service:
         yield service

@@ -11,7 +11,9 @@
     ├── InvalidDesiredStateError  a desired state or rollout does not fit its devices (wrong kind, channels, plan)
     ├── AuthenticationError  no credential, or one that is wrong, expired or revoked (HTTP 401)
     ├── PermissionDeniedError  the caller's role may not do this (HTTP 403)
-    ├── TooManyAttemptsError  too many failed sign-ins; `retry_after_s` says when to try again (HTTP 429)
+    ├── RetryLaterError    refused for now; `retry_after_s` says when to try again (HTTP 429, Retry-After)
+    │   ├── TooManyAttemptsError  too many failed sign-ins for a username or from a client
+    │   └── BusyError      every slot for this kind of work is taken (model uploads being checked)
     ├── ScopeRequiredError  a platform administrator must name the tenant a new object belongs to (HTTP 422)
     ├── InvalidAccountError  a user, API key, customer or technician cannot be created as asked (HTTP 422)
     ├── InvalidProfileError  a device profile is malformed (a channel name, unit, label) (HTTP 422)
@@ -63,12 +65,20 @@ class PermissionDeniedError(CloudError):
     """Raised when the caller is known but its role does not allow the action."""
 
 
-class TooManyAttemptsError(CloudError):
-    """Raised when sign-ins for a username or from a client failed too often recently."""
+class RetryLaterError(CloudError):
+    """Raised when a request is refused for now; `retry_after_s` says when trying again may succeed."""
 
     def __init__(self, message: str, retry_after_s: float) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class TooManyAttemptsError(RetryLaterError):
+    """Raised when sign-ins for a username or from a client failed too often recently."""
+
+
+class BusyError(RetryLaterError):
+    """Raised when every slot for a bounded kind of work is taken (a caller's fault it is not)."""
 
 
 class ScopeRequiredError(CloudError):

@@ -1,5 +1,8 @@
 """The cloud service in one object: stores, ingest, command publisher and HTTP API, started and stopped together.
 
+On a secured broker (`PAAS_BROKER=mqtts://…`) it also rotates device credentials
+(`cloud.security.rotation_service`).
+
 `CloudService` never installs signal handlers: `python -m cloud serve` does that, and
 the demo runs the service in-process, possibly several times.
 """
@@ -30,9 +33,10 @@ from cloud.ingest.pipeline import Ingest
 from cloud.ingest.stats import IngestCounters, IngestStats
 from cloud.registry.artifact_links import ArtifactLinks
 from cloud.registry.command_publisher import CommandPublisher
+from cloud.registry.desired_state import CommandSender
 from cloud.registry.rollout_ticker import RolloutTicker
-from cloud.registry.rollouts import CommandSender
-from cloud.registry.signing import load_signer
+from cloud.registry.signing import load_signing_key
+from cloud.security.rotation_service import RotationService
 from cloud.settings import CloudSettings
 from cloud.store.assets import count_assets
 from cloud.store.database import Database
@@ -65,6 +69,7 @@ class _Running:
     commands: CommandPublisher | None = None
     api: ApiThread | None = None
     rollouts: RolloutTicker | None = None
+    rotation: RotationService | None = None
 
 
 class CloudService:
@@ -98,9 +103,10 @@ class CloudService:
         )
         self._running = running
         try:
-            signer = load_signer(settings.signing_key_path, create=settings.signing_key_create)
             tokens = self.tokens = TokenIssuer(load_auth_secret(settings), self.clock, settings.access_token_ttl_s,
                                                settings.artifact_link_ttl_s)
+            # Outside PAAS_ENV=local a missing or exposed key refuses to start: a new one no device would trust.
+            signer = load_signing_key(settings)
             ensure_schema(running.database)
             running.timeseries.create_schema()
             running.ingest = Ingest(settings, running.database, running.timeseries, self.clock, self._counters)
@@ -128,9 +134,14 @@ class CloudService:
             running.api = ApiThread(create_app(context), self.settings.host, self.settings.port)
             running.api.start(timeout_s)
             links = ArtifactLinks(settings.public_api_url or running.api.url, tokens)
-            sender = CommandSender(links, running.commands.publish)
+            sender = CommandSender(links, signer, running.commands.publish)
             running.rollouts = RolloutTicker(running.database, self.clock, sender)
             running.rollouts.start()
+            if settings.credential_rotation and settings.broker_url.startswith("mqtts://"):
+                # A secured broker: rotate due device credentials and re-send those not yet in use
+                # (cloud.security.rotation_service).
+                running.rotation = RotationService(settings, running.database, self.clock)
+                running.rotation.start()
         except BaseException:
             self.stop()
             raise
@@ -142,6 +153,8 @@ class CloudService:
         if running is None:
             return
         try:
+            if running.rotation is not None:
+                running.rotation.stop()
             if running.rollouts is not None:
                 running.rollouts.stop()
             if running.api is not None:

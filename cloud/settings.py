@@ -22,6 +22,7 @@ from cloud.errors import ConfigError
 DEFAULT_DB_URL = "sqlite:///var/cloud/cloud.db"
 DEFAULT_TSDB_URL = "sqlite:///var/cloud/timeseries.db"
 SIGNING_KEY_NAME = "model-signing-key.pem"
+SIGNING_KEYS_DIR = "keys"  # the key's own folder (0700), not the database's
 AUTH_SECRET_NAME = "auth-secret"
 DEFAULT_MAINTENANCE_HORIZON_CYCLES = 30.0
 _SQL_SCHEMES = ("sqlite", "postgresql", "postgres")
@@ -66,13 +67,16 @@ class CloudSettings(BaseSettings):
     anomaly_window_s: float = Field(default=120.0, gt=0.0)
     offline_after_s: float = Field(default=120.0, gt=0.0)
     log_level: str = "INFO"
+    # The model-signing key (cloud.registry.signing): required outside PAAS_ENV=local, never created there.
     signing_key_file: Path | None = Field(
         default=None,
-        description=f"Ed25519 private key (PEM) that signs model artifacts; default: {SIGNING_KEY_NAME} beside "
-        "the SQLite database, or under var/cloud/",
+        description=f"Ed25519 private key (PEM, 0600) that signs model manifests; required in staging and "
+        f"production; default in local: {SIGNING_KEYS_DIR}/{SIGNING_KEY_NAME} beside the SQLite database "
+        "(var/cloud/ for PostgreSQL), in a folder of its own",
     )
-    signing_key_create: bool = Field(
-        default=True, description="development: create the key (0600) when the file is missing; off in production"
+    signing_key_create: bool | None = Field(
+        default=None, description="create the key (0600) when the file is missing; default: in PAAS_ENV=local only, "
+        "and true is refused elsewhere"
     )
     default_maintenance_horizon_cycles: float = Field(
         default=DEFAULT_MAINTENANCE_HORIZON_CYCLES, gt=0.0, description="for assets without a contract"
@@ -91,7 +95,22 @@ class CloudSettings(BaseSettings):
         default="mqtts://localhost:8883", description="the device listener, written into device bundles"
     )
     credential_valid_days: float = Field(default=90.0, gt=0.0, le=3650.0)
-    credential_grace_s: float = Field(default=3600.0, ge=0.0, description="old password kept after a rotation")
+    # Credential rotation (cloud.security.rotation): `cloud serve` runs it on a thread when PAAS_BROKER is mqtts://.
+    broker_pid_file: Path | None = Field(
+        default=None, validation_alias="PAAS_BROKER_PID_FILE",
+        description="the broker's pid file, signalled (SIGHUP) to re-read its password and ACL files; Debian: "
+        "/run/mosquitto/mosquitto.pid; default: mosquitto.pid in PAAS_SECURITY_DIR",
+    )
+    credential_rotation: bool = Field(default=True, description="`cloud serve` rotates due credentials and re-sends")
+    rotation_interval_s: float = Field(
+        default=60.0, ge=0.1, le=86400.0, description="seconds between passes: due rotations, retries, expiries"
+    )
+    rotation_retry_s: float = Field(
+        default=60.0, ge=0.1, le=86400.0, description="first retry of a rotation not yet proven in use"
+    )
+    rotation_retry_max_s: float = Field(
+        default=3600.0, ge=0.1, le=7 * 86400.0, description="longest wait between retries (exponential, jittered)"
+    )
     # Identity and access (cloud.auth): see docs/security.md, "The API".
     env: Environment = Field(default=Environment.LOCAL, validation_alias="PAAS_ENV")
     auth_secret: SecretStr | None = Field(
@@ -154,8 +173,8 @@ class CloudSettings(BaseSettings):
 
     @property
     def signing_key_path(self) -> Path:
-        """Where the signing key is: as set, else with the service's other state (the SQLite database's folder)."""
-        return self.signing_key_file or self._state_dir() / SIGNING_KEY_NAME
+        """Where the model-signing key is: as set, else (a developer's) in a `keys/` folder beside the database."""
+        return self.signing_key_file or self._state_dir() / SIGNING_KEYS_DIR / SIGNING_KEY_NAME
 
     def _state_dir(self) -> Path:
         """The service's own files: the SQLite database's folder, or var/cloud/ for PostgreSQL."""

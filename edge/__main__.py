@@ -56,7 +56,12 @@ _RUN_OPTIONS: tuple[tuple[str, str, str, type[Any], str], ...] = (
     ("--username", "NAME", "username", str, "broker user from provisioning (a rotated one in the state dir wins)"),
     ("--password-file", "PATH", "password_file", Path, "file holding the broker password (never pass it inline)"),
     ("--signing-key-file", "PATH", "signing_key_file", Path,
-     "the cloud's model-signing public key for over-the-air updates (default: trusted on first use)"),
+     "the cloud's manifest-signing public key (the bundle's signing-key.pem); without it over-the-air updates "
+     "are refused, unless --signing-key-tofu"),
+    ("--model-probe-memory-mb", "MB", "model_probe_memory_mb", float,
+     "memory a candidate model may take while it is tried in a sandbox before an update (default 512)"),
+    ("--model-probe-timeout", "S", "model_probe_timeout_s", float,
+     "seconds a candidate model may take to load and score in that sandbox (default 60)"),
 )
 
 
@@ -70,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
         run.add_argument(option, metavar=metavar, dest=field, type=kind, default=None, help=help_text)
     run.add_argument("--persistent-session", dest="persistent_session", action="store_const", const=True,
                      default=None, help="ask the broker to keep this device's session across disconnects")
+    run.add_argument("--signing-key-tofu", dest="signing_key_tofu", action="store_const", const=True, default=None,
+                     help="development only: without --signing-key-file, trust the key fetched at the first update")
     run.add_argument("--duration", metavar="S", type=float, default=None, help="stop after this many seconds")
     run.add_argument("--flush-timeout", metavar="S", type=float, default=10.0,
                      help="seconds to publish what is queued when stopping (default 10)")
@@ -104,6 +111,7 @@ def _run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         raise ConfigError(f"--duration must be positive, got {args.duration}")
     options = {field: getattr(args, field) for _, _, field, _, _ in _RUN_OPTIONS}
     options["persistent_session"] = args.persistent_session
+    options["signing_key_tofu"] = args.signing_key_tofu
     settings = AgentSettings.from_options(options, env)
     stop = threading.Event()
 

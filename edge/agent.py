@@ -129,8 +129,10 @@ class Agent:
         self.commands = CommandDispatcher()
         self.commands.register(ROTATE_COMMAND, self._rotate_credentials)
         # Over-the-air updates (edge.updates), with the agent as their host (`ModelHost`, below).
-        self.updates = Updater(UpdaterConfig(settings.state_dir, settings.signing_key_file, settings.model_path,
-                                             settings.rate_hz), self)
+        self.updates = Updater(UpdaterConfig(
+            settings.state_dir, settings.tenant, settings.device_id, signing_key_file=settings.signing_key_file,
+            signing_key_tofu=settings.signing_key_tofu, fallback_model=settings.model_path, rate_hz=settings.rate_hz,
+            probe=settings.probe_limits()), self)
         self.commands.register(DESIRED_STATE_COMMAND, self.updates.handle_command)
         self._sampler = Sampler(settings, self._clock, model=model, stop=self._stop_sampling, wake=self._wake,
                                 observe_score=self.updates.observe_score)

@@ -7,7 +7,8 @@
     ├── ModelError         a model cannot be loaded, does not fit the sensors, or fails to score
     ├── QueueError         the local durable queue cannot be opened or written
     ├── LinkError          the MQTT link cannot be configured (connection loss is retried, not raised)
-    └── UpdateError        an over-the-air update is refused or cannot complete (`reason` says why, briefly)
+    ├── UpdateError        an over-the-air update is refused or cannot complete (`reason` says why, briefly)
+    └── SandboxError       sandboxed work (loading an untrusted model) refused its input or hit a limit (`limit`)
 """
 
 
@@ -45,6 +46,14 @@ class UpdateError(EdgeError):
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
+
+
+class SandboxError(EdgeError):
+    """Raised when work in a sandboxed child refused its input, or hit a memory, CPU or time limit (`limit` True)."""
+
+    def __init__(self, message: str, limit: bool) -> None:
+        super().__init__(message)
+        self.limit = limit
 
 
 class MeteringError(EdgeError):

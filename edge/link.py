@@ -24,10 +24,13 @@ each connect; a retained birth DeviceState(online) is published on every connect
 `close()` publishes offline itself, since a clean DISCONNECT suppresses the will.
 
 Security: an `mqtts://` URL turns TLS on (stdlib `ssl` through paho's `tls_set`), verifying the
-broker's certificate against `ca_file` (or the system's CAs) including its host name. The
-credentials are sent at every connect; `use_credentials()` (a rotation) replaces them and makes
-the loop reconnect at once; a refused login (wrong or revoked password) is retried with backoff
-like any other refusal. The password is never logged.
+broker's certificate against `ca_file` (or the system's CAs) including its host name. Credentials
+go in clear over plain `mqtt://` to this host only (`LinkError` otherwise). They are sent at
+every connect; `use_credentials()` (a rotation) replaces them and makes the loop reconnect at
+once (not when they are the ones in use: a rotation sent again). A refused login ("not
+authorised": a wrong, revoked or expired password) is retried with backoff like any other
+refusal, and reported as what it is: at start, a `LinkError` that says what to do (the device's
+credentials, not the broker's address). The password is never logged.
 
 Commands and confirmations: given a `command_topic` (and a `confirm_topic`), the
 link subscribes to them (QoS 1) at every connect and hands each valid `Command` to
@@ -53,13 +56,16 @@ from contract.errors import ProtocolError
 from contract.wire import Command, Confirm, DeviceState, Message, TopicKind, decode, encode, topic_of
 from edge.credentials import Credentials
 from edge.errors import LinkError
-from edge.settings import parse_broker_url, uses_tls
+from edge.settings import is_loopback, parse_broker_url, uses_tls
 from edge.tls import client_tls_context
 
 log = logging.getLogger("edge.link")
 
 _LOOP_TIMEOUT_S = 0.1  # how long one select() may block: bounds how late the loop notices close()
 _STATE_HEADROOM = 4  # paho slots beyond max_inflight, so birth/heartbeat/offline are never refused
+# CONNACK codes of a refused login: MQTT 3.1.1 4 (bad user name or password) and 5 (not authorised),
+# as paho 2 reports them in MQTT 5 terms (134, 135) or as they are.
+_LOGIN_REFUSED = frozenset({4, 5, 134, 135})
 
 
 class MqttLink:
@@ -100,7 +106,10 @@ class MqttLink:
         client.on_socket_register_write = client.on_socket_unregister_write = _ignore_socket
         if uses_tls(url):
             client.tls_set_context(client_tls_context(ca_file))
+        elif credentials is not None and not is_loopback(url):
+            raise LinkError(f"refusing to send the broker password in clear text to {url}: use its mqtts:// URL")
         self.username: str | None = None  # the login of the current (or last) connection
+        self.login_refused = False  # the last CONNACK refused the credentials (not the connection)
         self._login: str | None = None  # the login of the next CONNECT
         self._reconnect_requested = threading.Event()
         if credentials is not None:
@@ -132,7 +141,10 @@ class MqttLink:
         return max(0, self.max_inflight - self.inflight) if self.connected else 0
 
     def use_credentials(self, credentials: Credentials) -> None:
-        """Log in with `credentials` from now on: the loop disconnects and reconnects with them at once."""
+        """Log in with `credentials` from now on: the loop disconnects and reconnects with them at once (unless
+        they are already the ones in use: the cloud sends a rotation again until it sees it in use)."""
+        if self.connected and credentials.username == self.username == self._login:
+            return
         self._set_credentials(credentials)
         self._reconnect_requested.set()
 
@@ -147,6 +159,15 @@ class MqttLink:
         self._thread.start()
         if not self._connected.wait(connect_timeout_s):
             self._stop_thread(timeout_s=2.0)
+            if self.login_refused:
+                raise LinkError(
+                    f"the broker at {self.url} refused the login of user {self._login!r}: not authorised (a wrong, "
+                    "revoked or expired password). The broker is reachable; the device's credentials are not "
+                    "valid: they come from the state directory's credentials.json (a rotation) or from the "
+                    "provisioning bundle (PAAS_EDGE_USERNAME, PAAS_EDGE_PASSWORD_FILE). If the device was "
+                    "re-provisioned, install its new bundle; otherwise ask the operator to re-provision it "
+                    "(`python -m cloud provision-device --rotate`, see docs/security.md)"
+                )
             raise LinkError(
                 f"cannot connect to the broker at {self.url} within {connect_timeout_s:g} s "
                 f"({self.last_error}); check --broker and that the broker is running"
@@ -245,8 +266,12 @@ class MqttLink:
     def _handle_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         if reason.is_failure:
             self.last_error = f"broker refused the connection: {reason}"
-            log.error("event=connect_refused broker=%s reason=%r", self.url, str(reason))
+            self.login_refused = int(reason.value) in _LOGIN_REFUSED
+            hint = "the device's credentials are not valid (re-provision it)" if self.login_refused else ""
+            log.error("event=connect_refused broker=%s username=%s reason=%r hint=%r", self.url, self._login,
+                      str(reason), hint)
             return
+        self.login_refused = False
         reconnected = self._ever_connected
         if reconnected:
             self.reconnects += 1

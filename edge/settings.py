@@ -9,6 +9,7 @@ command-line option wins, else its environment variable, else the default.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
@@ -22,6 +23,7 @@ from contract.wire import MAX_BATCH_READINGS, Topic, TopicKind
 from edge.budget import MIN_BUDGET_BYTES
 from edge.errors import ConfigError
 from edge.queue import FSYNC_MODES
+from edge.sandbox import SandboxLimits
 from edge.sensors.registry import parse_fault
 from edge.sensors.spec import CUSTOM_KIND, SensorSpec
 
@@ -66,7 +68,10 @@ class AgentSettings:
     ca_file: Path | None = None  # mqtts://: the CA that signed the broker's certificate (None: the system's CAs)
     username: str = ""  # the provisioned broker user; STATE_DIR/credentials.json (a rotation's) wins over it
     password_file: Path | None = None
-    signing_key_file: Path | None = None  # the cloud's model-signing public key (None: trusted on first use)
+    signing_key_file: Path | None = None  # the cloud's manifest-signing public key (edge.updates.signing_key)
+    signing_key_tofu: bool = False  # without a key file: trust the key fetched at the first update (development)
+    model_probe_memory_mb: float = 512.0  # what loading and scoring a candidate model may take (edge.updates.probe)
+    model_probe_timeout_s: float = 60.0
 
     def __post_init__(self) -> None:
         _check_ids(self.tenant, self.device_id)
@@ -83,6 +88,8 @@ class AgentSettings:
         _check_range("queue_max_mb", self.queue_max_mb, MIN_BUDGET_BYTES / 2**20 - 1e-9, 1e6, "--queue-max-mb")
         _check_range("max_msgs_per_s", self.max_msgs_per_s, 0.0, 1e5, "--max-msgs-per-s")
         _check_range("confirm_timeout_s", self.confirm_timeout_s, 0.0, 86400.0, "--confirm-timeout")
+        _check_range("model_probe_memory_mb", self.model_probe_memory_mb, 256.0 - 1e-9, 1e6, "--model-probe-memory-mb")
+        _check_range("model_probe_timeout_s", self.model_probe_timeout_s, 0.0, 86400.0, "--model-probe-timeout")
         _check_kind(self.asset_kind, spec)
         _check_choice("fsync", self.fsync, tuple(FSYNC_MODES), "--fsync")
         _check_choice("replay_at_eof", self.replay_at_eof, ("loop", "stop"), "--replay-at-eof")
@@ -99,6 +106,11 @@ class AgentSettings:
             raise ConfigError(f"seed must be between 0 and 2**32 - 1, got {self.seed}")
         object.__setattr__(self, "model_path", _resolve_model(self.model_path, spec.asset_kind))
         object.__setattr__(self, "asset_kind", self.asset_kind or spec.asset_kind)
+
+    def probe_limits(self) -> SandboxLimits:
+        """The sandbox a candidate model is probed in (CPU time: the wall-clock limit, at least a second)."""
+        return SandboxLimits(int(self.model_probe_memory_mb * 2**20), max(1, math.ceil(self.model_probe_timeout_s)),
+                             self.model_probe_timeout_s)
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any], env: Mapping[str, str]) -> AgentSettings:
@@ -135,6 +147,17 @@ def uses_tls(url: str) -> bool:
     return urlsplit(url).scheme == "mqtts"
 
 
+def is_loopback(url: str) -> bool:
+    """Whether the broker URL names this host (localhost, 127.0.0.0/8, ::1): nothing leaves the machine."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _check_security(s: AgentSettings) -> None:
     """TLS and credential options: files exist, and they go together with what they need."""
     for name in ("ca_file", "password_file"):
@@ -147,12 +170,20 @@ def _check_security(s: AgentSettings) -> None:
         raise ConfigError(f"CA file {s.ca_file} does not exist (the provisioning bundle's ca.pem)")
     if s.password_file is not None and not s.username:
         raise ConfigError("--password-file needs --username (PAAS_EDGE_USERNAME)")
+    if s.password_file is not None and not uses_tls(s.broker_url) and not is_loopback(s.broker_url):
+        raise ConfigError(
+            f"refusing to send the broker password in clear text to {s.broker_url}: use the mqtts:// URL of the "
+            "broker's TLS listener (PAAS_EDGE_BROKER_URL, as provisioning writes it); plain mqtt:// with a "
+            "password is for a broker on this host only"
+        )
 
 
 def _check_signing_key(s: AgentSettings) -> None:
     """Over-the-air updates: a pinned signing key file must exist (edge.updates.signing_key reads it)."""
     if s.signing_key_file is None:
         return
+    if s.signing_key_tofu:
+        raise ConfigError("--signing-key-tofu is for a device without --signing-key-file; give one or the other")
     object.__setattr__(s, "signing_key_file", Path(s.signing_key_file))
     if not s.signing_key_file.is_file():
         raise ConfigError(f"signing key file {s.signing_key_file} does not exist (the cloud's model-signing key)")
@@ -244,4 +275,5 @@ _FIELD_KINDS: dict[str, str] = {
     "connect_timeout_s": "float",
     "seed": "int", "batch_max": "int", "hop": "int", "max_inflight": "int", "keepalive_s": "int",
     "persistent_session": "bool", "queue_max_mb": "float", "max_msgs_per_s": "float", "confirm_timeout_s": "float",
+    "signing_key_tofu": "bool", "model_probe_memory_mb": "float", "model_probe_timeout_s": "float",
 }

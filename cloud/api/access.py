@@ -20,7 +20,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.params import Depends as DependsParam
 from fastapi.routing import APIRoute
-from fastapi.security import OAuth2PasswordBearer
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2PasswordBearer
 
 from cloud.api.deps import ContextDep, NowDep, SessionDep
 from cloud.audit.trail import Change, record
@@ -35,11 +35,16 @@ from cloud.store.account_tables import UserRow
 TOKEN_PATH = "/api/v1/auth/token"
 LINK_PARAM = "token"
 
-_bearer = OAuth2PasswordBearer(tokenUrl=TOKEN_PATH, auto_error=False)
+# Two ways to fill the same `Authorization: Bearer` header, published as two security schemes: either will do.
+_bearer = OAuth2PasswordBearer(tokenUrl=TOKEN_PATH, auto_error=False,
+                               description="a person's access token from the sign-in endpoint")
+_api_key = HTTPBearer(scheme_name="ApiKey", bearerFormat=f"{API_KEY_PREFIX}<key id>_<secret>", auto_error=False,
+                      description="an API key (`python -m cloud api-keys create`, `POST /api/v1/api-keys`)")
 
 
 def authenticate(
-    request: Request, context: ContextDep, session: SessionDep, bearer: Annotated[str | None, Depends(_bearer)]
+    request: Request, context: ContextDep, session: SessionDep, bearer: Annotated[str | None, Depends(_bearer)],
+    _key: Annotated[HTTPAuthorizationCredentials | None, Depends(_api_key)],
 ) -> Principal:
     """The caller's principal; `AuthenticationError` (401) without a valid credential."""
     if bearer:
@@ -101,15 +106,20 @@ PUBLIC = Depends(Public())
 def check_routes(routes: Iterator[APIRoute]) -> None:
     """Every route declares exactly one rule, which is also published in its OpenAPI operation."""
     for route in routes:
-        calls: list[object] = [dep.call for dep in route.dependant.dependencies]
-        rules = [rule for rule in calls if isinstance(rule, AccessRule)]
-        if len(rules) != 1:
-            methods = ",".join(sorted(route.methods or ()))
-            raise ConfigError(f"route {methods} {route.path} declares {len(rules)} access rules; it needs exactly one "
-                              "(dependencies=[allow(Permission.…)] or [PUBLIC])")
-        permission = rules[0].permission
+        permission = rule_of(route).permission
         route.openapi_extra = {**(route.openapi_extra or {}),
                                "x-permission": "public" if permission is None else permission.value}
+
+
+def rule_of(route: APIRoute) -> AccessRule:
+    """The one access rule the route declares; `ConfigError` if it declares none or several."""
+    calls: list[object] = [dep.call for dep in route.dependant.dependencies]
+    rules = [rule for rule in calls if isinstance(rule, AccessRule)]
+    if len(rules) != 1:
+        methods = ",".join(sorted(route.methods or ()))
+        raise ConfigError(f"route {methods} {route.path} declares {len(rules)} access rules; it needs exactly one "
+                          "(dependencies=[allow(Permission.…)] or [PUBLIC])")
+    return rules[0]
 
 
 class Auditor:

@@ -11,9 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from cloud.api.params import NO_SPACE, NOT_BLANK, RowId, TenantName
 from cloud.auth.roles import Role
-
-NAME = Field(min_length=1, max_length=128)
 
 
 class TokenPublic(BaseModel):
@@ -43,12 +42,12 @@ class PrincipalPublic(BaseModel):
 
 
 class UserCreate(BaseModel):
-    username: str = NAME
+    username: str = Field(min_length=1, max_length=128, pattern=NO_SPACE, description="no white space")
     password: str = Field(min_length=12, max_length=1024)
     role: Role
-    tenant: str | None = Field(default=None, max_length=64, description="platform administrators only: whose")
-    customer_id: int | None = Field(default=None, description="required for role customer")
-    technician_id: int | None = Field(default=None, description="required for role technician")
+    tenant: TenantName | None = Field(default=None, description="platform administrators only: whose")
+    customer_id: RowId | None = Field(default=None, description="required for role customer")
+    technician_id: RowId | None = Field(default=None, description="required for role technician")
 
 
 class UserPublic(BaseModel):
@@ -64,11 +63,11 @@ class UserPublic(BaseModel):
 
 
 class ApiKeyCreate(BaseModel):
-    name: str = NAME
+    name: str = Field(min_length=1, max_length=128, pattern=NOT_BLANK)
     role: Role
-    tenant: str | None = Field(default=None, max_length=64, description="platform administrators only: whose")
-    customer_id: int | None = None
-    technician_id: int | None = None
+    tenant: TenantName | None = Field(default=None, description="platform administrators only: whose")
+    customer_id: RowId | None = Field(default=None, description="required for role customer")
+    technician_id: RowId | None = Field(default=None, description="required for role technician")
 
 
 class ApiKeyPublic(BaseModel):
@@ -88,8 +87,8 @@ class ApiKeyIssued(ApiKeyPublic):
 
 
 class DirectoryEntryCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=256)
-    tenant: str | None = Field(default=None, max_length=64, description="platform administrators only: whose")
+    name: str = Field(min_length=1, max_length=256, pattern=NOT_BLANK)
+    tenant: TenantName | None = Field(default=None, description="platform administrators only: whose")
 
 
 class DirectoryEntryPublic(BaseModel):

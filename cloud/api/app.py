@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute, iter_route_contexts
+from starlette.exceptions import HTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from cloud.api.access import check_routes
+from cloud.api.access import check_routes, rule_of
 from cloud.api.body_limit import BodyLimitMiddleware
 from cloud.api.deps import ApiContext
+from cloud.api.method_not_allowed import http_error
+from cloud.api.responses import document_errors
 from cloud.api.routers import (
     accounts,
     assets,
@@ -42,9 +49,9 @@ from cloud.errors import (
     InvalidProfileError,
     NotFoundError,
     PermissionDeniedError,
+    RetryLaterError,
     ScopeRequiredError,
     StoreError,
-    TooManyAttemptsError,
 )
 from cloud.maintenance.work_orders import TransitionError
 
@@ -78,7 +85,10 @@ def create_app(context: ApiContext) -> FastAPI:
     app.state.context = context
     # Published on the routers' own routes before inclusion: the app builds its copies of them lazily.
     for module in (*_ROUTERS, health):
-        check_routes(route for route in module.router.routes if isinstance(route, APIRoute))
+        routes = [route for route in module.router.routes if isinstance(route, APIRoute)]
+        check_routes(iter(routes))
+        for route in routes:
+            document_errors(route, public=rule_of(route).permission is None)
     for router in (module.router for module in _ROUTERS):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(health.router)
@@ -88,7 +98,9 @@ def create_app(context: ApiContext) -> FastAPI:
     for error, code in _STATUS_OF:
         app.add_exception_handler(error, _error_response(code))
     app.add_exception_handler(AuthenticationError, _unauthenticated)
-    app.add_exception_handler(TooManyAttemptsError, _too_many)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(RetryLaterError, _retry_later)
     # Added last = outermost: a wrong Host or an oversized body never reaches a route.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes,
                        max_binary_bytes=max(settings.max_request_bytes, settings.max_artifact_bytes + 1024))
@@ -112,7 +124,33 @@ async def _unauthenticated(_request: Request, exc: Exception) -> JSONResponse:
                         headers={"WWW-Authenticate": "Bearer"})
 
 
-async def _too_many(_request: Request, exc: Exception) -> JSONResponse:
-    retry = exc.retry_after_s if isinstance(exc, TooManyAttemptsError) else 60.0
+class _AsciiJSONResponse(JSONResponse):
+    """JSON with every non-ASCII character escaped: renders even an unpaired surrogate a client sent."""
+
+    def render(self, content: object) -> bytes:
+        return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+
+async def _invalid_request(_request: Request, exc: Exception) -> JSONResponse:
+    # FastAPI's own handler echoes the input as JSON, which cannot hold a lone surrogate or the NaN and Infinity
+    # Python's JSON parser reads: each was a 500 instead of this 422.
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    return _AsciiJSONResponse(status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+                              content={"detail": _finite(jsonable_encoder(errors))})
+
+
+def _finite(value: object) -> object:
+    """`value` with each float that JSON cannot write (NaN, ±Infinity) written as text instead."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    return value
+
+
+async def _retry_later(_request: Request, exc: Exception) -> JSONResponse:
+    retry = exc.retry_after_s if isinstance(exc, RetryLaterError) else 60.0
     return JSONResponse(status_code=status.HTTP_429_TOO_MANY_REQUESTS, content={"detail": str(exc)},
                         headers={"Retry-After": str(int(retry + 0.999))})

@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
+
+from cloud.api.params import MAX_ROW_ID, NAME_PATTERN, NO_NUL, DeviceName, ModelName, TenantName, VersionName
 
 RolloutStatus = Literal["running", "completed", "halted"]
 RolloutDeviceStatus = Literal["waiting", "pending", "applied", "failed", "stuck"]
 
 
+# A stage: a device count, or a fraction of the devices in (0, 1].
+Stage = Annotated[int, Field(ge=1, le=MAX_ROW_ID)] | Annotated[float, Field(gt=0, le=1)]
+MAX_FAILURE_BUDGET = 2**31 - 1  # a 32-bit column
+
+
 class DesiredStateChange(BaseModel):
-    model_id: str = Field(min_length=1, max_length=128)
-    model_version: str = Field(min_length=1, max_length=64)
+    model_id: ModelName
+    model_version: VersionName
     sample_rate_hz: float | None = Field(default=None, gt=0, le=1000)
-    explanation: str = Field(default="set by a planner", max_length=2000)
+    explanation: str = Field(default="set by a planner", max_length=2000, pattern=NO_NUL)
 
 
 class DesiredStateView(BaseModel):
@@ -47,17 +54,18 @@ class DeviceStateView(BaseModel):
 
 
 class RolloutCreate(BaseModel):
-    model_id: str = Field(min_length=1, max_length=128)
-    model_version: str = Field(min_length=1, max_length=64)
-    devices: list[str] | None = Field(default=None, min_length=1, max_length=10_000)
-    group: str | None = Field(default=None, min_length=1, max_length=64, description="device-id prefix")
-    stages: list[int | float] = Field(
+    model_id: ModelName
+    model_version: VersionName
+    devices: list[DeviceName] | None = Field(default=None, min_length=1, max_length=10_000)
+    group: str | None = Field(default=None, pattern=NAME_PATTERN, max_length=64, description="device-id prefix")
+    stages: list[Stage] = Field(
         default=[1.0], min_length=1, max_length=20,
         description="cumulative: a float is a fraction of the devices (0-1], an integer a device count",
     )
-    failure_budget: int = Field(default=0, ge=0, description="devices that may fail or get stuck; one more halts")
+    failure_budget: int = Field(default=0, ge=0, le=MAX_FAILURE_BUDGET,
+                                description="devices that may fail or get stuck; one more halts")
     device_deadline_s: float = Field(default=3600.0, gt=0, le=30 * 86400)
-    tenant: str | None = Field(default=None, max_length=64, description="platform administrators only: whose devices")
+    tenant: TenantName | None = Field(default=None, description="platform administrators only: whose devices")
 
 
 class RolloutDeviceView(BaseModel):

@@ -7,6 +7,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from cloud.api.params import NO_NUL, RowId, TenantName
+from cloud.api.timestamps import IsoTime
+
 ModelKind = Literal["anomaly", "rul"]
 FindingName = Literal["true_fault", "false_alarm"]
 
@@ -46,7 +49,7 @@ class ModelPublic(BaseModel):
 
 
 class SigningKeyPublic(BaseModel):
-    """The key devices pin to verify artifacts: verify(signature, sha256 digest bytes)."""
+    """The cloud's model-signing public key: what devices verify signed manifests with (their bundle carries it)."""
 
     algorithm: Literal["Ed25519"]
     key_id: str
@@ -59,8 +62,8 @@ class DetectorFitCreate(BaseModel):
     """Which stored readings calibrate the detector: `first_readings`, or `start` and `end`; neither: the default."""
 
     first_readings: int | None = Field(default=None, ge=50, le=100_000)
-    start: datetime | None = None
-    end: datetime | None = None
+    start: IsoTime | None = None
+    end: IsoTime | None = None
 
     @model_validator(mode="after")
     def _one_selection(self) -> DetectorFitCreate:
@@ -101,11 +104,11 @@ class DetectorFitPublic(BaseModel):
 
 class ContractCreate(BaseModel):
     maintenance_horizon_cycles: float = Field(gt=0, le=1e9, description="plan maintenance at least this far ahead")
-    customer: str | None = Field(default=None, max_length=256, description="the customer's name as shown")
-    customer_id: int | None = Field(default=None, description="the customer record whose users see this asset")
-    tenant: str | None = Field(
-        default=None, max_length=64, description="platform administrators only, for an asset not seen yet"
-    )
+    customer: str | None = Field(default=None, max_length=256, pattern=NO_NUL,
+                                 description="the customer's name as shown")
+    customer_id: RowId | None = Field(default=None, description="the customer record whose users see this asset")
+    tenant: TenantName | None = Field(default=None,
+                                      description="platform administrators only, for an asset not seen yet")
 
 
 class ContractPublic(BaseModel):

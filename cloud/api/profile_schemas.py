@@ -6,16 +6,20 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from cloud.api.params import NAME_PATTERN, TenantName
 from cloud.store.profiles import ProfileSource
 from contract.channels import AssetProfile, Channel
+from contract.fields import UNIT_PATTERN
 
 
 class ProfileChannel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(max_length=64, description="as the device sends it: 1-64 of A-Z a-z 0-9 _ . -")
-    unit: str = Field(max_length=16, description="the unit readings are stored in; one that contract/units.py "
-                                                 "knows (e.g. degC) also accepts those it converts (degF, K)")
+    name: str = Field(pattern=NAME_PATTERN, max_length=64,
+                      description="as the device sends it: 1-64 of A-Z a-z 0-9 _ . -")
+    unit: str = Field(pattern=UNIT_PATTERN.pattern, max_length=16,
+                      description="the unit readings are stored in; one that contract/units.py knows (e.g. degC) "
+                                  "also accepts those it converts (degF, K)")
     label: str = Field(default="", max_length=200, description="what people read, e.g. 'Motor temperature'")
 
 
@@ -24,11 +28,13 @@ class ProfileCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: str = Field(max_length=64, description="the asset kind devices report in their state, e.g. `custom`")
+    kind: str = Field(pattern=NAME_PATTERN, max_length=64,
+                      description="the asset kind devices report in their state, e.g. `custom`")
     channels: list[ProfileChannel] = Field(min_length=1, max_length=64)
     description: str = Field(default="", max_length=1000)
-    model_id: str = Field(default="", max_length=64, description="the model such assets usually run, if any")
-    tenant: str | None = Field(default=None, max_length=64, description="platform administrators only: whose")
+    model_id: str = Field(default="", pattern=f"^$|{NAME_PATTERN}", max_length=64,
+                          description="the model such assets usually run, if any")
+    tenant: TenantName | None = Field(default=None, description="platform administrators only: whose")
 
     def to_profile(self) -> AssetProfile:
         channels = tuple(Channel(c.name, c.unit, c.label) for c in self.channels)

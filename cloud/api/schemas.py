@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from cloud.api.params import NO_NUL
 from cloud.store.profiles import ProfileSource
 
 HealthStatus = Literal["ok", "anomalous", "offline"]
@@ -170,7 +171,7 @@ class CompletionIn(BaseModel):
     """Who completes is the caller (its credential), never a name in the body."""
 
     finding: Literal["true_fault", "false_alarm"] = Field(description="what the technician found on site")
-    notes: str | None = Field(default=None, max_length=4000)
+    notes: str | None = Field(default=None, max_length=4000, pattern=NO_NUL)
 
 
 class WorkOrderOut(BaseModel):
@@ -192,7 +193,7 @@ class WorkOrderOut(BaseModel):
 class DecisionIn(BaseModel):
     """Who decides is the caller (its credential), never a name in the body."""
 
-    note: str | None = Field(default=None, max_length=2000)
+    note: str | None = Field(default=None, max_length=2000, pattern=NO_NUL)
 
 
 class HealthOut(BaseModel):

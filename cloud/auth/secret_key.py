@@ -10,11 +10,11 @@ to start: tokens signed with a guessable key are forgeries waiting to happen.
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 from pathlib import Path
 
 from cloud.errors import ConfigError
+from cloud.secret_files import create_private
 from cloud.settings import CloudSettings, Environment
 
 log = logging.getLogger(__name__)
@@ -59,14 +59,7 @@ def _checked(value: str, where: str, env: Environment) -> bytes:
 
 def _generate(path: Path) -> bytes:
     value = secrets.token_urlsafe(48)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
+    if not create_private(path, (value + "\n").encode("utf-8"), "the auth secret"):
         return path.read_text(encoding="utf-8").strip().encode("utf-8")  # another process made it first
-    except OSError as exc:
-        raise ConfigError(f"cannot create the auth secret {path}: {exc.strerror}") from None
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(value + "\n")
     log.warning("PAAS_ENV=local: generated the auth secret %s (0600); set PAAS_AUTH_SECRET_FILE in production", path)
     return value.encode("utf-8")

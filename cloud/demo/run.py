@@ -24,6 +24,7 @@ from pathlib import Path
 from cloud.broker import RunningBroker, free_port, start_embedded_broker
 from cloud.demo.accounts import DemoAccounts, create_demo_accounts
 from cloud.demo.report import DemoReport, collect, get_json, put_json, sign_in_text
+from cloud.registry.signing import public_key_pem
 from cloud.server import CloudService
 from cloud.settings import CloudSettings, Environment
 from contract.clock import SystemClock
@@ -72,7 +73,10 @@ def main(options: DemoOptions) -> int:
             say(f"created one user per role in tenant {TENANT!r} and an admin API key (see the summary)")
             fleet = plan_fleet(options.devices, seed=options.seed, duration_s=options.seconds)
             customer_assets = _give_the_customer_an_asset(cloud.api_url, accounts, fleet[0].device_id, settings)
-            report = _run_fleet(options, Path(tmp), broker_url, cloud.api_url, accounts.admin_api_key, fleet)
+            # What provisioning puts in each device's bundle: the cloud's public model-signing key, pinned.
+            key_file = Path(tmp) / "signing-key.pem"
+            key_file.write_text(public_key_pem(settings))
+            report = _run_fleet(options, Path(tmp), broker_url, cloud.api_url, accounts.admin_api_key, fleet, key_file)
             print(report.to_text() + sign_in_text(cloud.api_url, accounts, customer_assets), flush=True)
             if options.json:
                 local = settings.env is Environment.LOCAL  # elsewhere a key must not end up in a script's output
@@ -127,7 +131,9 @@ def _port_is_free(port: int) -> bool:
         return True
 
 
-def _agents(options: DemoOptions, work: Path, broker_url: str, fleet: list[DeviceSpec]) -> list[Agent]:
+def _agents(
+    options: DemoOptions, work: Path, broker_url: str, fleet: list[DeviceSpec], signing_key: Path
+) -> list[Agent]:
     return [
         Agent(
             AgentSettings(
@@ -139,6 +145,7 @@ def _agents(options: DemoOptions, work: Path, broker_url: str, fleet: list[Devic
                 rate_hz=options.rate,
                 seed=spec.seed,
                 state_dir=work / "edge" / spec.device_id,
+                signing_key_file=signing_key,
             )
         )
         for spec in fleet
@@ -146,10 +153,11 @@ def _agents(options: DemoOptions, work: Path, broker_url: str, fleet: list[Devic
 
 
 def _run_fleet(
-    options: DemoOptions, work: Path, broker_url: str, api_url: str, api_key: str, fleet: list[DeviceSpec]
+    options: DemoOptions, work: Path, broker_url: str, api_url: str, api_key: str, fleet: list[DeviceSpec],
+    signing_key: Path,
 ) -> DemoReport:
     faults = {spec.device_id: str(spec.fault) for spec in fleet if spec.fault is not None}
-    agents = _agents(options, work, broker_url, fleet)
+    agents = _agents(options, work, broker_url, fleet, signing_key)
     say(f"starting {len(agents)} edge agents ({len(faults)} with an injected fault) for {options.seconds:g} s ...")
     for agent in agents:
         agent.start()

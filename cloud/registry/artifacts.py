@@ -1,8 +1,10 @@
 """What an uploaded ONNX artifact is, checked before the registry accepts it.
 
-An artifact is accepted only if onnxruntime loads it, its `paas.model` metadata is
-complete (the fields a device and a planner rely on) and its graph has the platform's
-input; the sha256 is always computed here, never taken from the uploader.
+An artifact is accepted only if it passes the intake (cloud/registry/intake.py: the graph's
+static caps, then a load and one score of a window in a sandboxed child process, never in
+this one), its `paas.model` metadata is complete (the fields a device and a planner rely
+on) and its graph has the platform's input; the sha256 is always computed here, never
+taken from the uploader.
 """
 
 from __future__ import annotations
@@ -13,12 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from cloud.errors import InvalidArtifactError
+from cloud.registry.intake import INPUT_NAME, Intake
 from contract.fields import ID_PATTERN, VERSION_PATTERN
-from edge.errors import ModelError
-from edge.runtime import artifact_metadata, open_session
 
 MODEL_KINDS = ("anomaly", "rul")
-INPUT_NAME = "window"
+_INTAKE = Intake()  # one per process: its semaphore bounds the checks running at once, whoever asks
 # As on the wire: a device names its model in every event.
 _MODEL_ID, _VERSION = ID_PATTERN, VERSION_PATTERN
 REQUIRED = (
@@ -57,17 +58,13 @@ class ArtifactDescription:
     metadata: dict[str, Any]
 
 
-def describe_artifact(content: bytes) -> ArtifactDescription:
-    """Load `content` with onnxruntime and check its metadata; `InvalidArtifactError` says what is wrong."""
+def describe_artifact(content: bytes, intake: Intake | None = None) -> ArtifactDescription:
+    """Check `content` in the sandboxed intake, then its metadata; `InvalidArtifactError` says what is wrong."""
     if not content:
         raise InvalidArtifactError("the artifact is empty")
-    try:
-        session = open_session(content)
-        meta = artifact_metadata(session)
-    except ModelError as exc:  # the edge's own loader: what it refuses, the registry refuses
-        raise InvalidArtifactError(str(exc)) from None
-    description = _from_metadata(content, meta)
-    _check_input(session, description)
+    inspection = (intake or _INTAKE).inspect(content)
+    description = _from_metadata(content, inspection.metadata)
+    _check_input(inspection.inputs, description)
     return description
 
 
@@ -136,12 +133,13 @@ def _identity_problems(meta: dict[str, Any]) -> list[str]:
     return problems
 
 
-def _check_input(session: Any, description: ArtifactDescription) -> None:
-    """The graph takes `window` [N, W, C] with the metadata's W and C (where the graph fixes them)."""
-    inputs = {i.name: i.shape for i in session.get_inputs()}
+def _check_input(inputs: dict[str, tuple[list[int | str | None], str]], description: ArtifactDescription) -> None:
+    """The graph takes `window` float32 [N, W, C] with the metadata's W and C (where the graph fixes them)."""
     if INPUT_NAME not in inputs:
         raise InvalidArtifactError(f"the graph has no '{INPUT_NAME}' input (it has {', '.join(inputs) or 'none'})")
-    shape = inputs[INPUT_NAME]
+    shape, kind = inputs[INPUT_NAME]
+    if kind != "tensor(float)":
+        raise InvalidArtifactError(f"input '{INPUT_NAME}' is {kind}; devices feed float32 (tensor(float))")
     expected = (description.window, len(description.channels))
     fixed = shape[1:] if len(shape) == 3 else ()
     if len(shape) != 3 or any(isinstance(got, int) and got != want for got, want in zip(fixed, expected, strict=True)):

@@ -1,4 +1,4 @@
-"""A device's desired and reported state, and setting the desired one (planner or rollout).
+"""A device's desired and reported state, and setting the desired one (planner or rollout) or sending it again.
 
 Desired: the newest `desired_state` row (model, optional sample rate, who asked and
 when). Reported: what the device's retained state says, as the ingest keeps it on
@@ -9,24 +9,19 @@ model and its agent does not report the update as still in progress or failed.
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from cloud.errors import InvalidDesiredStateError
-from cloud.registry.artifact_links import ArtifactLinks
-from cloud.registry.desired_state import desired_state_command, mark_published, request_model
+from cloud.registry.desired_state import CommandSender, request_model
 from cloud.registry.store import get_model
 from cloud.store.scope import Scope
 from cloud.store.tables import AssetRow, DesiredStateRow, ModelArtifactRow
-from contract.wire import Command
 
 EDGE_MODEL_KINDS = ("anomaly", "rul")  # what edge agents run (edge.agent refuses other kinds)
 APPLIED = "applied"
-PublishCommand = Callable[[Command], bool]
 
 
 @dataclass(frozen=True)
@@ -118,23 +113,25 @@ class DesiredChange:
 
 
 def set_desired(
-    session: Session, asset: AssetRow, change: DesiredChange, links: ArtifactLinks, now: float,
-    publish: PublishCommand | None,
+    session: Session, asset: AssetRow, change: DesiredChange, sender: CommandSender, now: float
 ) -> DesiredStateRow:
-    """Record the wish and publish `set_desired_state` with a signed link; 404/422 errors before anything is stored.
+    """Record the wish under a newly signed manifest and publish `set_desired_state`; 404/422 errors before anything
+    is stored.
 
     The model is looked up in the asset's own tenant: a device never runs another tenant's model.
     """
     model = get_model(session, Scope(asset.tenant), change.model_id, change.model_version)
     check_model_fits(asset, model)
-    row = request_model(session, asset, model, change.requested_by, now, change.explanation)
-    row.sample_rate_hz = change.sample_rate_hz
+    row = request_model(session, asset, model, change.requested_by, now, change.explanation, sender.signer,
+                        change.sample_rate_hz)
     # Committed before the device hears of it, so what it is told to fetch is there to fetch.
     session.commit()
-    command = desired_state_command(asset, model, links.link(asset, model), now)
-    if change.sample_rate_hz is not None:
-        command = dataclasses.replace(command, params={**command.params, "sample_rate_hz": change.sample_rate_hz})
-    if publish is not None and publish(command):
-        mark_published(row, command, now)
-        session.commit()
+    sender.push(session, asset, model, row, now)
     return row
+
+
+def resend_desired(session: Session, asset: AssetRow, row: DesiredStateRow, sender: CommandSender, now: float) -> bool:
+    """Publish `row` again with the manifest stored with it (same text, same counter: a re-delivery to the device);
+    whether the broker took it. The caller checks `sender.can_resend(row)` first."""
+    model = get_model(session, Scope(asset.tenant), row.model_id, row.model_version)
+    return sender.push(session, asset, model, row, now)

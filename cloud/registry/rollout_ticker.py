@@ -11,7 +11,8 @@ import logging
 import threading
 
 from cloud.errors import CloudError
-from cloud.registry.rollouts import CommandSender, advance_running
+from cloud.registry.desired_state import CommandSender
+from cloud.registry.rollouts import advance_running
 from cloud.store.database import Database
 from contract.clock import Clock
 

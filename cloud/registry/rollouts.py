@@ -29,13 +29,14 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from cloud.errors import CloudError, InvalidDesiredStateError, NotFoundError
-from cloud.registry.artifact_links import ArtifactLinks
+from cloud.registry.desired_state import CommandSender
 from cloud.registry.device_state import (
     APPLIED,
     DesiredChange,
-    PublishCommand,
     check_model_fits,
+    current_desired,
     reported_state,
+    resend_desired,
     set_desired,
 )
 from cloud.registry.store import get_model
@@ -58,19 +59,25 @@ class RolloutPlan:
     requested_by: str
 
 
-@dataclass(frozen=True)
-class CommandSender:
-    """How a rollout tells a device: signed artifact links and the command publisher."""
+def requester(rollout_id: int) -> str:
+    """Who the desired states a rollout sets are requested by."""
+    return f"rollout:{rollout_id}"
 
-    links: ArtifactLinks
-    publish: PublishCommand | None
 
-    def send(self, session: Session, asset: AssetRow, rollout: RolloutRow, now: float) -> bool:
-        """Set the device's desired state; whether the broker acknowledged the command."""
-        change = DesiredChange(rollout.model_id, rollout.model_version, f"rollout:{rollout.id}",
-                               f"rollout {rollout.id} by {rollout.requested_by}")
-        row = set_desired(session, asset, change, self.links, now, self.publish)
-        return row.command_published_at is not None
+def send_to(session: Session, asset: AssetRow, rollout: RolloutRow, now: float, sender: CommandSender) -> bool:
+    """Set the device's desired state; whether the broker acknowledged the command.
+
+    Sent again (the broker did not take it), the wish this rollout already stored is re-sent with the same signed
+    manifest and counter: a new counter per attempt would order a retry after anything asked in between.
+    """
+    current = current_desired(session, asset.device_id)
+    if (current is not None and current.requested_by == requester(rollout.id) and sender.can_resend(current)
+            and (current.model_id, current.model_version) == (rollout.model_id, rollout.model_version)):
+        return resend_desired(session, asset, current, sender, now)
+    change = DesiredChange(rollout.model_id, rollout.model_version, requester(rollout.id),
+                           f"rollout {rollout.id} by {rollout.requested_by}")
+    row = set_desired(session, asset, change, sender, now)
+    return row.command_published_at is not None
 
 
 def stage_sizes(stages: Sequence[int | float], devices: int) -> list[int]:
@@ -206,7 +213,7 @@ def _send(session: Session, rollout: RolloutRow, device: RolloutDeviceRow, now: 
     try:
         if asset is None:
             raise InvalidDesiredStateError(f"device {device.device_id} no longer exists")
-        device.command_published = sender.send(session, asset, rollout, now)
+        device.command_published = send_to(session, asset, rollout, now, sender)
     except CloudError as exc:  # the device cannot take it (its kind became known since): one failure, not a crash
         device.status, device.detail, device.finished_at = "failed", str(exc)[:500], now
 

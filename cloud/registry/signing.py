@@ -1,13 +1,19 @@
-"""The cloud's model-signing key: Ed25519 signatures over each artifact's sha256 digest.
+"""The cloud's model-signing key: Ed25519 signatures over each desired state's manifest and each artifact's digest.
 
-What is signed is the raw 32-byte SHA-256 digest of the ONNX bytes (not its hex text).
-A device pins the public key (`GET /api/v1/models/signing-key`) once, then accepts an
-artifact only if its bytes hash to the digest and the signature verifies, whichever
-link or cache the bytes came through.
+What a device relies on is the signed manifest (contract.manifest): the bytes `DOMAIN` +
+the manifest text, which name the device, the model's sha256 and size, the settings and
+an anti-rollback counter. The raw 32-byte SHA-256 digest of each artifact is still signed
+as well, for agents that predate manifests.
 
-The private key is a PEM (PKCS#8, unencrypted) file. In development it is created on
-first start with mode 0600; in production it is provisioned (`PAAS_SIGNING_KEY_CREATE=false`
-makes a missing key an error instead of a silently new identity).
+Devices get the public key from their provisioning bundle (`signing-key.pem`, written with
+`public_key_pem`); `GET /api/v1/models/signing-key` shows it too.
+
+The private key is a PEM (PKCS#8, unencrypted, mode 0600) file: `PAAS_SIGNING_KEY_FILE`.
+With `PAAS_ENV=local` a missing key is created in its own folder beside the SQLite database
+(`keys/model-signing-key.pem`), with a warning. In staging and production the setting is
+required, a missing file refuses to start (a new key would be a new identity no device
+trusts), `PAAS_SIGNING_KEY_CREATE=true` is refused, and in production so is a key file other
+users may read.
 """
 
 from __future__ import annotations
@@ -15,21 +21,29 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
+from urllib.parse import urlsplit
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from cloud.errors import ConfigError
+from cloud.secret_files import check_private, create_private
+from cloud.settings import CloudSettings, Environment
+from contract.manifest import signed_bytes
 
 log = logging.getLogger(__name__)
 
 ALGORITHM: Final = "Ed25519"
+SIGNED_MESSAGES: Final = (
+    "set_desired_state: the bytes 'paas-model-manifest-v1\\n' followed by the UTF-8 manifest text (params "
+    "`manifest`, `manifest_signature`); artifacts, for older agents: the raw 32-byte SHA-256 digest of their bytes"
+)
 KEY_ID_HEX_CHARS = 16
+CREATE_KEY_HINT = "openssl genpkey -algorithm ed25519 -out PATH && chmod 600 PATH"
 
 
 @dataclass(frozen=True)
@@ -46,7 +60,7 @@ class PublicKey:
 
 
 class Signer:
-    """Signs artifact digests with one private key."""
+    """Signs manifests and artifact digests with one private key."""
 
     def __init__(self, private_key: Ed25519PrivateKey) -> None:
         self._key = private_key
@@ -64,6 +78,10 @@ class Signer:
         """The base64 signature of the digest given as hex."""
         return base64.b64encode(self._key.sign(bytes.fromhex(sha256_hex))).decode()
 
+    def sign_manifest(self, text: str) -> str:
+        """The base64 signature of a manifest text (of `DOMAIN` + the text, see contract.manifest)."""
+        return base64.b64encode(self._key.sign(signed_bytes(text))).decode()
+
 
 def key_id(public_raw: bytes) -> str:
     """A short name for a public key: the start of its sha256 (so logs and headers can say which key)."""
@@ -80,15 +98,40 @@ def verify(public_raw: bytes, sha256_hex: str, signature_b64: str) -> bool:
     return True
 
 
-def load_signer(path: Path, create: bool) -> Signer:
+def load_signing_key(settings: CloudSettings) -> Signer:
+    """The service's key, by the rules of `PAAS_ENV` (see above); `ConfigError` naming the setting otherwise."""
+    env, path = settings.env, settings.signing_key_path
+    local = env is Environment.LOCAL
+    if settings.signing_key_create and not local:
+        raise ConfigError(
+            f"PAAS_SIGNING_KEY_CREATE=true is for PAAS_ENV=local only (here PAAS_ENV={env.value}): a key created at "
+            f"start is an identity no device trusts; provision one and set PAAS_SIGNING_KEY_FILE"
+        )
+    if not local and settings.signing_key_file is None:
+        raise ConfigError(
+            f"PAAS_ENV={env.value} needs PAAS_SIGNING_KEY_FILE, the model-signing key (an Ed25519 private key, PEM, "
+            f"mode 0600, outside the database's folder); create one with: {CREATE_KEY_HINT}"
+        )
+    _warn_if_beside_the_database(settings, path)
+    return load_signer(path, create=local and settings.signing_key_create is not False, env=env)
+
+
+def public_key_pem(settings: CloudSettings) -> str:
+    """The public key (SubjectPublicKeyInfo PEM) devices verify manifests with: the provisioning bundle's
+    `signing-key.pem`. The same rules as at start apply (in local a missing key is created)."""
+    return load_signing_key(settings).public_key.pem
+
+
+def load_signer(path: Path, create: bool, env: Environment = Environment.LOCAL) -> Signer:
     """The key in `path`; created there (0600) when missing and `create` is set."""
     if not path.exists():
         if not create:
-            raise ConfigError(f"model signing key {path} does not exist (PAAS_SIGNING_KEY_FILE)")
+            raise ConfigError(
+                f"the model signing key {path} does not exist (PAAS_SIGNING_KEY_FILE); create one with: "
+                f"{CREATE_KEY_HINT}"
+            )
         return _create(path)
-    if os.name == "posix" and path.stat().st_mode & 0o077:
-        # Not refused: mounted secrets are often group-readable; but an operator should know.
-        log.warning("model signing key %s is readable by other users; chmod 600 it", path)
+    check_private(path, env, "the model signing key")
     try:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except (OSError, ValueError, TypeError) as exc:
@@ -98,19 +141,23 @@ def load_signer(path: Path, create: bool) -> Signer:
     return Signer(key)
 
 
+
 def _create(path: Path) -> Signer:
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # O_EXCL with mode 0600: the key is never readable by others, not even between create and chmod.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            out.write(pem)
-    except FileExistsError:
+    if not create_private(path, pem, "the model signing key"):
         return load_signer(path, create=False)  # another process created it first: use that one
-    except OSError as exc:
-        raise ConfigError(f"cannot create the model signing key {path}: {exc}") from None
     signer = Signer(key)
-    log.warning("created a new model signing key %s (key id %s)", path, signer.public_key.key_id)
+    log.warning("PAAS_ENV=local: created a new model signing key %s (0600, key id %s); set PAAS_SIGNING_KEY_FILE "
+                "in production", path, signer.public_key.key_id)
     return signer
+
+
+def _warn_if_beside_the_database(settings: CloudSettings, path: Path) -> None:
+    """A key among the database's files travels with every copy and backup of them."""
+    url = urlsplit(settings.db_url)
+    if not url.scheme.startswith("sqlite") or url.path in ("", "/", "/:memory:"):
+        return
+    if path.resolve().parent == Path(url.path[1:]).resolve().parent:
+        log.warning("the model signing key %s is in the SQLite database's folder: every copy of the database's files "
+                    "carries it; move it (PAAS_SIGNING_KEY_FILE)", path)

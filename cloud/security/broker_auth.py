@@ -5,8 +5,9 @@ writes them), so no subprocess is needed and the cloud never stores a password i
 names every user explicitly (no `%u` patterns): a device's usernames change at each rotation,
 its topics do not. The device listener's files hold device users only, the cloud listener's the
 cloud user only (`cloud.security.broker_config`), so neither credential logs in on the other's
-listener. All are regenerated as a whole from the credential table (`cloud.security.credentials`)
-and Mosquitto re-reads them on SIGHUP.
+listener. All are regenerated as a whole from the credential table (`cloud.security.credentials`),
+keeping each file's owner, group and mode (the broker reads them as its own user,
+`cloud.security.files`), and Mosquitto re-reads them on SIGHUP.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from cloud.errors import BrokerError
-from cloud.security.layout import SecurityLayout, write_private
+from cloud.security.files import write_keeping_owner
+from cloud.security.layout import SecurityLayout
 from contract.wire import TOPIC_ROOT, TopicKind
 
 CLOUD_USERNAME = "paas-cloud"
@@ -83,28 +85,39 @@ def render_acl(users: Iterable[BrokerUser]) -> str:
 
 
 def write_broker_files(layout: SecurityLayout, devices: Iterable[BrokerUser], cloud: BrokerUser) -> None:
-    """Replace both listeners' password and ACL files (atomically: Mosquitto may re-read them at any moment)."""
+    """Replace both listeners' password and ACL files (atomically: Mosquitto may re-read them at any moment),
+    each keeping its owner, group and mode."""
     listed = list(devices)
     if any(user.device_id is None for user in listed) or cloud.device_id is not None:
         raise ValueError("the device listener's files take device users only, the cloud listener's the cloud user")
-    write_private(layout.password_file, render_password_file(listed).encode())
-    write_private(layout.acl_file, render_acl(listed).encode())
-    write_private(layout.cloud_password_file, render_password_file([cloud]).encode())
-    write_private(layout.cloud_acl_file, render_acl([cloud]).encode())
+    write_keeping_owner(layout.password_file, render_password_file(listed).encode())
+    write_keeping_owner(layout.acl_file, render_acl(listed).encode())
+    write_keeping_owner(layout.cloud_password_file, render_password_file([cloud]).encode())
+    write_keeping_owner(layout.cloud_acl_file, render_acl([cloud]).encode())
 
 
 def reload_broker(layout: SecurityLayout) -> bool:
-    """Ask the broker to re-read its password and ACL files (SIGHUP); False if no broker runs here."""
+    """Ask the broker to re-read its password and ACL files (SIGHUP to the pid in its pid file); False when
+    no broker runs there (no pid file, or a stale one); `BrokerError` when one runs but cannot be signalled."""
     try:
-        pid = int(layout.pid_file.read_text().strip())
-    except (OSError, ValueError):
+        text = layout.pid_file.read_text().strip()
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise BrokerError(f"cannot read the broker's pid file {layout.pid_file}: {exc.strerror}") from None
+    try:
+        pid = int(text)
+    except ValueError:
         return False
     try:
         os.kill(pid, signal.SIGHUP)
     except ProcessLookupError:
         return False
-    except PermissionError as exc:
-        raise BrokerError(f"cannot signal the broker (pid {pid} from {layout.pid_file}): {exc}") from exc
+    except PermissionError:
+        raise BrokerError(
+            f"cannot signal the broker (pid {pid} from {layout.pid_file}): it runs as another user; run the cloud "
+            "as root or with CAP_KILL (deploy/cloud/paas-cloud.service)"
+        ) from None
     return True
 
 

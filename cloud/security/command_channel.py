@@ -1,7 +1,9 @@
 """The cloud's TLS connection to the broker for security work: send commands, watch device states.
 
-It logs in as the cloud user (`broker_auth.CLOUD_USERNAME`), verifies the broker's certificate
-against the security directory's CA (hostname included), and runs paho's own network thread.
+It logs in as the cloud user on the broker's cloud listener (`security_login`: the settings of
+`cloud serve`, PAAS_BROKER_USERNAME/_PASSWORD_FILE/_CA_FILE, else the security directory's cloud
+password and CA), verifies the broker's certificate (hostname included), and runs paho's own
+network thread, which reconnects by itself.
 """
 
 from __future__ import annotations
@@ -14,16 +16,16 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from cloud.broker.login import BrokerLogin
 from cloud.errors import BrokerError, ConfigError
 from cloud.security.broker_auth import CLOUD_USERNAME
 from cloud.security.layout import SecurityLayout
 from cloud.security.provisioning import cloud_password
+from cloud.settings import CloudSettings
 from contract.errors import ProtocolError
 from contract.wire import Command, DeviceState, TopicKind, decode, encode, subscription, topic_of
 from edge.errors import ConfigError as EdgeConfigError
-from edge.errors import LinkError
 from edge.settings import parse_broker_url, uses_tls
-from edge.tls import client_tls_context
 
 log = logging.getLogger("cloud.security")
 
@@ -39,10 +41,21 @@ def parse_mqtts_url(url: str) -> tuple[str, int]:
     return host, port
 
 
+def security_login(settings: CloudSettings, layout: SecurityLayout) -> BrokerLogin:
+    """The cloud user's login: `cloud serve`'s settings where given, else the security directory's files."""
+    if settings.broker_password_file is None:
+        cloud_password(layout)  # created on first use
+    return BrokerLogin(
+        tls=True, ca_file=settings.broker_ca_file or layout.ca_cert,
+        username=settings.broker_username or CLOUD_USERNAME,
+        password_file=settings.broker_password_file or layout.cloud_password,
+    )
+
+
 class SecureCommandChannel:
     """Publish commands (QoS 1) and, given `on_state`, receive every device's state messages."""
 
-    def __init__(self, url: str, layout: SecurityLayout, *, client_id: str = "paas-cloud-security",
+    def __init__(self, url: str, login: BrokerLogin, *, client_id: str = "paas-cloud-security",
                  on_state: Callable[[DeviceState], None] | None = None) -> None:
         self.url = url
         self._host, self._port = parse_mqtts_url(url)
@@ -51,11 +64,7 @@ class SecureCommandChannel:
         self._refused = ""
         self._loop_thread: threading.Thread | None = None
         self._client = client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311)
-        try:
-            client.tls_set_context(client_tls_context(str(layout.ca_cert)))
-        except LinkError as exc:
-            raise ConfigError(str(exc)) from exc
-        client.username_pw_set(CLOUD_USERNAME, cloud_password(layout))
+        login.apply(client)
         client.on_connect, client.on_message = self._handle_connect, self._handle_message
 
     def open(self, timeout_s: float = 10.0) -> None:

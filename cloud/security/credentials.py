@@ -76,14 +76,15 @@ class CredentialStore:
             raise NotFoundError(f"device {device_id!r} has no credentials: provision it first")
         return active[-1]
 
-    def supersede(self, device_id: str, keep: str, grace_s: float) -> int:
-        """Schedule every other accepted credential of the device for revocation after `grace_s`."""
+    def supersede(self, device_id: str, keep: str) -> int:
+        """Mark every other accepted credential of the device superseded: revoked once the device proves `keep`
+        in use (`revoke_superseded`), at the latest when it would have expired anyway (`revoke_at`)."""
         with self._db.session() as session:
             result = session.execute(
                 sa.update(DeviceCredentialRow)
                 .where(DeviceCredentialRow.device_id == device_id, DeviceCredentialRow.username != keep,
                        DeviceCredentialRow.revoked_at.is_(None), DeviceCredentialRow.revoke_at.is_(None))
-                .values(revoke_at=self._clock.time() + grace_s)
+                .values(revoke_at=DeviceCredentialRow.expires_at)
             )
             return int(result.rowcount)  # type: ignore[attr-defined]
 
@@ -109,6 +110,15 @@ class CredentialStore:
                 .values(revoked_at=self._clock.time())
             )
             return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def unsettled(self) -> set[str]:
+        """Devices with more than one accepted credential: a rotation on its way, not yet proven in use."""
+        with self._db.session() as session:
+            rows = session.execute(
+                sa.select(DeviceCredentialRow.device_id).where(DeviceCredentialRow.revoked_at.is_(None))
+                .group_by(DeviceCredentialRow.device_id).having(sa.func.count() > 1)
+            )
+            return {row[0] for row in rows}
 
     def due_for_rotation(self, fraction_left: float = 0.2) -> list[CredentialInfo]:
         """Current credentials with less than `fraction_left` of their validity left (expired ones included)."""

@@ -1,11 +1,16 @@
-"""Where the security directory keeps each file: the CA, the broker certificate, each listener's password and ACL."""
+"""Where the security directory keeps each file: the CA, the broker certificate, each listener's password and ACL.
+
+Also where the broker's pid file is (the target of the reload signal): Debian's packaged
+`mosquitto.conf` writes `/run/mosquitto/mosquitto.pid` (`PAAS_BROKER_PID_FILE`); a broker the
+project starts itself (tests, development) writes `mosquitto.pid` in the security directory.
+"""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from cloud.settings import CloudSettings
 
 
 @dataclass(frozen=True)
@@ -13,6 +18,14 @@ class SecurityLayout:
     """The files of one security directory (`PAAS_SECURITY_DIR`), named once here."""
 
     root: Path
+    broker_pid_file: Path | None = None  # None: mosquitto.pid in `root`
+
+    @classmethod
+    def from_settings(cls, settings: CloudSettings) -> SecurityLayout:
+        """Absolute paths: they are printed into the broker's configuration and bundles, and must not
+        depend on the directory a command happens to run in."""
+        pid = settings.broker_pid_file
+        return cls(settings.security_dir.absolute(), pid.absolute() if pid is not None else None)
 
     @property
     def ca_cert(self) -> Path:
@@ -58,20 +71,20 @@ class SecurityLayout:
     @property
     def pid_file(self) -> Path:
         """Written by Mosquitto (`pid_file`); the target of the reload signal."""
-        return self.root / "mosquitto.pid"
+        return self.broker_pid_file or self.root / "mosquitto.pid"
 
+    @property
+    def broker_files(self) -> tuple[Path, ...]:
+        """What the broker reads as the user it runs as (`mosquitto`) and nobody else should: the files to give
+        to that user. The certificates (`ca.pem`, `server.pem`) are public, 0644, and the cloud reads `ca.pem`."""
+        return (self.server_key, self.password_file, self.acl_file, self.cloud_password_file, self.cloud_acl_file)
 
-def write_private(path: Path, data: bytes) -> None:
-    """Write `data` to `path` atomically, readable by the owner only (0600), durable before the rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    @property
+    def rotations_dir(self) -> Path:
+        """Rotations sent but not yet proven in use (`cloud.security.pending`): the cloud's alone (0700)."""
+        return self.root / "rotations"
+
+    @property
+    def lock_file(self) -> Path:
+        """Held while the broker's files are rewritten from the credential table (one writer at a time)."""
+        return self.root / ".broker-files.lock"

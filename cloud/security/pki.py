@@ -2,7 +2,7 @@
 
 Production brokers should use certificates of the operator's own CA; this one exists so that
 every developer and test runs TLS with verification on (hostname check included) instead of
-turning verification off. Keys are EC P-256, written 0600.
+turning verification off. Keys are EC P-256, written 0600; certificates 0644 (public).
 """
 
 from __future__ import annotations
@@ -16,24 +16,42 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from cloud.security.layout import SecurityLayout, write_private
+from cloud.security.files import write_keeping_owner, write_private
+from cloud.security.layout import SecurityLayout
 from contract.clock import Clock
 
 DEFAULT_HOSTNAMES = ("localhost", "127.0.0.1")
 CA_DAYS = 3650
 SERVER_DAYS = 825  # the longest validity clients such as Apple's accept for a server certificate
+CERT_MODE = 0o644  # certificates are public: the broker (as `mosquitto`) and the cloud both read them
 
 
 def ensure_pki(layout: SecurityLayout, clock: Clock, hostnames: Sequence[str] = DEFAULT_HOSTNAMES) -> bool:
-    """Create the CA and the server certificate unless both exist; True if anything was created."""
+    """Create the CA unless it exists, and the server certificate unless one valid for every name of
+    `hostnames` exists (a certificate missing a name is issued again, for its names and the new ones);
+    True if anything was created."""
     created = False
     if not (layout.ca_cert.exists() and layout.ca_key.exists()):
         _write_ca(layout, clock)
         created = True
-    if created or not (layout.server_cert.exists() and layout.server_key.exists()):
-        _write_server_cert(layout, clock, hostnames)
+    present = _names_of(layout) if not created else None
+    if present is None or not set(hostnames) <= set(present):
+        names = list(dict.fromkeys([*hostnames, *(present or ())]))
+        _write_server_cert(layout, clock, names)
         created = True
     return created
+
+
+def _names_of(layout: SecurityLayout) -> list[str] | None:
+    """The server certificate's names; None when it or its key is missing or unreadable."""
+    if not layout.server_key.exists():
+        return None
+    try:
+        cert = x509.load_pem_x509_certificate(layout.server_cert.read_bytes())
+        alt = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (OSError, ValueError, x509.ExtensionNotFound):
+        return None
+    return [*alt.get_values_for_type(x509.DNSName), *(str(ip) for ip in alt.get_values_for_type(x509.IPAddress))]
 
 
 def _write_ca(layout: SecurityLayout, clock: Clock) -> None:
@@ -52,7 +70,7 @@ def _write_ca(layout: SecurityLayout, clock: Clock) -> None:
         .sign(key, hashes.SHA256())
     )
     write_private(layout.ca_key, _key_pem(key))
-    write_private(layout.ca_cert, cert.public_bytes(serialization.Encoding.PEM))
+    write_keeping_owner(layout.ca_cert, cert.public_bytes(serialization.Encoding.PEM), new_mode=CERT_MODE)
 
 
 def _write_server_cert(layout: SecurityLayout, clock: Clock, hostnames: Sequence[str]) -> None:
@@ -73,8 +91,9 @@ def _write_server_cert(layout: SecurityLayout, clock: Clock, hostnames: Sequence
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
-    write_private(layout.server_key, _key_pem(key))
-    write_private(layout.server_cert, cert.public_bytes(serialization.Encoding.PEM))
+    # The broker reads these as its own user: a new certificate keeps the owner the operator gave them.
+    write_keeping_owner(layout.server_key, _key_pem(key))
+    write_keeping_owner(layout.server_cert, cert.public_bytes(serialization.Encoding.PEM), new_mode=CERT_MODE)
 
 
 def _general_name(host: str) -> x509.GeneralName:

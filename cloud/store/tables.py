@@ -171,7 +171,8 @@ class ModelArtifactRow(Base):
 
 
 class DesiredStateRow(Base):
-    """A model a device should run, as requested (the newest row per device is the current wish)."""
+    """A model a device should run, as requested (the newest row per device is the current wish), with the signed
+    manifest that tells the device so (cloud.registry.manifests; none on rows from before revision 0005)."""
 
     __tablename__ = "desired_state"
     __table_args__ = (
@@ -181,6 +182,8 @@ class DesiredStateRow(Base):
             name="fk_desired_state_model",
         ),
         sa.Index("ix_desired_state_device", "device_id", "id"),
+        # Backs up the counter allocation: a device is never sent two manifests with one counter.
+        sa.Index("uq_desired_state_device_counter", "device_id", "manifest_counter", unique=True),
     )
 
     id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
@@ -194,6 +197,20 @@ class DesiredStateRow(Base):
     command_message_id: Mapped[str | None] = mapped_column(sa.String(ID_LEN), default=None)
     command_published_at: Mapped[float | None] = mapped_column(default=None)
     sample_rate_hz: Mapped[float | None] = mapped_column(default=None, doc="a sample rate asked for with the model")
+    manifest_counter: Mapped[int | None] = mapped_column(sa.BigInteger, default=None, doc="anti-rollback, per device")
+    manifest: Mapped[str | None] = mapped_column(sa.Text, default=None, doc="the manifest text, exactly as signed")
+    manifest_signature: Mapped[str | None] = mapped_column(sa.String(128), default=None, doc="base64 Ed25519")
+    manifest_key_id: Mapped[str | None] = mapped_column(sa.String(64), default=None, doc="the key that signed it")
+
+
+class ManifestCounterRow(Base):
+    """The last manifest counter given to a device: raised in the transaction that stores its next desired state."""
+
+    __tablename__ = "manifest_counters"
+
+    # No foreign key to assets: the counter must outlive anything else known of the device.
+    device_id: Mapped[str] = mapped_column(sa.String(ID_LEN), primary_key=True)
+    last_counter: Mapped[int] = mapped_column(sa.BigInteger)
 
 
 class ContractRow(Base):

@@ -1,19 +1,17 @@
 """Decide whether a downloaded artifact may replace the running model, before anything is swapped.
 
-In order: the command names the key the agent trusts; the bytes hash to the commanded
-digest; the Ed25519 signature of that raw digest verifies; onnxruntime loads it; it is
-the commanded model id and version, an anomaly or RUL model, with the device's channels and
-units; and a smoke score on the current window (when the agent holds one of the
-model's length) is finite. Each refusal is an `UpdateError` whose `reason` the
+The manifest was verified when the command arrived (edge.updates.manifests) and the bytes
+hash to its digest (edge.updates.download). Then, in order: the candidate loads and scores
+a window in a sandboxed child within the device's limits (edge.updates.probe); onnxruntime
+loads it here; it is the manifest's model id and version, an anomaly or RUL model, with the
+device's channels and units; and a smoke score on the current window (when the agent holds
+one of the model's length) is finite. Each refusal is an `UpdateError` whose `reason` the
 health report shows as `failed:<reason>`.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import dataclasses
-import hashlib
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -23,9 +21,9 @@ import numpy.typing as npt
 from contract.wire import EventKind
 from edge.errors import ModelError, UpdateError
 from edge.runtime import OnnxModel
-from edge.updates import ed25519
+from edge.sandbox import SandboxLimits
 from edge.updates.desired import DesiredState
-from edge.updates.signing_key import TrustedKey
+from edge.updates.probe import probe_candidate
 
 
 class ModelHost(Protocol):
@@ -51,26 +49,11 @@ class ModelHost(Protocol):
 
 RUNNABLE_KINDS = (EventKind.ANOMALY.value, EventKind.RUL.value)  # what edge.agent runs
 
-def check_signature(data: bytes, desired: DesiredState, key: TrustedKey) -> None:
-    if desired.signing_key_id != key.key_id:
-        raise UpdateError(
-            "unknown_signing_key",
-            f"signed with key {desired.signing_key_id!r}, this device trusts {key.key_id!r} ({key.source})",
-        )
-    digest = hashlib.sha256(data)
-    if digest.hexdigest() != desired.sha256:
-        raise UpdateError("sha256_mismatch", f"the artifact does not hash to {desired.sha256}")
-    try:
-        signature = base64.b64decode(desired.signature, validate=True)
-    except (ValueError, binascii.Error):
-        raise UpdateError("bad_signature", "the signature is not base64") from None
-    if not ed25519.verify(key.raw, digest.digest(), signature):
-        raise UpdateError("bad_signature", "the Ed25519 signature does not verify with the trusted key")
 
-
-def prepare_candidate(path: Path, desired: DesiredState, key: TrustedKey, host: ModelHost) -> OnnxModel:
-    """The verified, loaded and checked model of `path`; `UpdateError` if any check refuses it."""
-    check_signature(path.read_bytes(), desired, key)
+def prepare_candidate(path: Path, desired: DesiredState, host: ModelHost, limits: SandboxLimits) -> OnnxModel:
+    """The probed, loaded and checked model of `path` (its digest already verified); `UpdateError` if refused."""
+    active = host.active_model()  # the agent's current window, which the probe scores if it is the candidate's length
+    probe_candidate(path, host.recent_window(active.info.window) if active is not None else None, limits)
     try:
         model = OnnxModel.load(path)
     except ModelError as exc:

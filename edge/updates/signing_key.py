@@ -1,16 +1,21 @@
-"""The cloud's model-signing public key the agent trusts: pinned from a file, or trusted on first use.
+"""The cloud's manifest-signing public key the agent trusts, by one rule.
 
-Pinned (`--signing-key-file`, PAAS_EDGE_SIGNING_KEY_FILE; recommended in production):
-the provisioning bundle ships the key, so no network answer can ever replace it. The
-file holds the PEM public key, the raw key in base64, or the JSON that
-`GET /api/v1/models/signing-key` returns.
+1. `--signing-key-file` (PAAS_EDGE_SIGNING_KEY_FILE) given: that key, pinned. The
+   provisioning bundle carries it (`signing-key.pem`), so no network answer can replace
+   it. The file holds the PEM public key, the raw key in base64, or the JSON that
+   `GET /api/v1/models/signing-key` returns.
+2. Else a key stored by an earlier trust on first use (`STATE_DIR/updates/signing-key.json`):
+   trusted like a pinned one (the device already bet on it; refusing it now would strand
+   devices in the field). Delete the file to stop trusting it.
+3. Else, only with `--signing-key-tofu` (PAAS_EDGE_SIGNING_KEY_TOFU; development and the
+   demo): the first model update fetches the key from the artifact URL's origin, with the
+   artifact URL's query (the signed link's `token`: the cloud answers 401 without it), and
+   stores it for rule 2. Whoever is on the path at that first update chooses the key, and
+   the fetch runs while the command is handled (at most `FETCH_TIMEOUT_S`): development only.
+4. Else no key: every `set_desired_state` is refused (`failed:no_signing_key`). An agent
+   that cannot verify accepts nothing, rather than anything.
 
-Trust on first use (no file given): the first update fetches that JSON from the
-artifact URL's origin, with the artifact URL's query (the signed link's `token`: the
-cloud answers 401 without it), and stores it in `STATE_DIR/updates/signing-key.json`;
-later updates use the stored key and never fetch again, so an attacker must be on the
-path at the very first update, not any later one. A key rotation in the cloud then
-needs the device re-provisioned (or the stored file removed), on purpose.
+A key rotation in the cloud needs the new key provisioned (or the stored file removed), on purpose.
 """
 
 from __future__ import annotations
@@ -28,12 +33,13 @@ from urllib.parse import urlsplit
 
 from edge.errors import UpdateError
 from edge.updates.atomic_file import read_json, write_json
-from edge.updates.ed25519 import PUBLIC_KEY_BYTES
 from edge.updates.links import REFUSED_HTTP, link_refused, redact_url, scrub
+from edge.updates.signature import PUBLIC_KEY_BYTES
 
 SIGNING_KEY_PATH = "/api/v1/models/signing-key"
 STORED_NAME = "signing-key.json"
 KEY_ID_HEX_CHARS = 16  # as cloud.registry.signing names keys
+FETCH_TIMEOUT_S = 5.0
 # DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410): the raw key follows it.
 _SPKI_PREFIX = bytes.fromhex("302a300506032b6570032100")
 
@@ -41,15 +47,15 @@ _SPKI_PREFIX = bytes.fromhex("302a300506032b6570032100")
 @dataclass(frozen=True)
 class TrustedKey:
     raw: bytes
-    source: str  # "pinned" or "tofu"
+    source: str  # "pinned", "stored" (trusted on an earlier first use) or "tofu" (fetched just now)
 
     @property
     def key_id(self) -> str:
         return hashlib.sha256(self.raw).hexdigest()[:KEY_ID_HEX_CHARS]
 
 
-def trusted_key(pinned_file: Path | None, updates_dir: Path, artifact_url: str, timeout_s: float = 15.0) -> TrustedKey:
-    """The pinned key if a file is configured, else the stored one, else the one fetched now (and stored)."""
+def local_key(pinned_file: Path | None, updates_dir: Path) -> TrustedKey | None:
+    """The pinned key if a file is configured, else one stored by an earlier trust on first use, else None."""
     if pinned_file is not None:
         try:
             return TrustedKey(parse_public_key(pinned_file.read_text(encoding="utf-8")), "pinned")
@@ -57,9 +63,23 @@ def trusted_key(pinned_file: Path | None, updates_dir: Path, artifact_url: str, 
             raise UpdateError("signing_key", f"cannot read the signing key file {pinned_file}: {exc}") from None
     stored = read_json(updates_dir / STORED_NAME)
     if stored is not None:
-        return TrustedKey(parse_public_key(json.dumps(stored)), "tofu")
-    text = _fetch(artifact_url, timeout_s)
-    key = TrustedKey(parse_public_key(text), "tofu")
+        return TrustedKey(parse_public_key(json.dumps(stored)), "stored")
+    return None
+
+
+def trusted_key(pinned_file: Path | None, updates_dir: Path, artifact_url: str, tofu: bool,
+                timeout_s: float = FETCH_TIMEOUT_S) -> TrustedKey:
+    """The key manifests must verify with, by the module's rule; `UpdateError("no_signing_key")` without one."""
+    key = local_key(pinned_file, updates_dir)
+    if key is not None:
+        return key
+    if not tofu:
+        raise UpdateError("no_signing_key", "this device has no signing key to verify manifests with: provision "
+                                            "the cloud's key (--signing-key-file, the bundle's signing-key.pem)")
+    if not artifact_url:
+        raise UpdateError("no_signing_key", "trust on first use needs a model update first (its link fetches the "
+                                            "key); provision the key (--signing-key-file) instead")
+    key = TrustedKey(parse_public_key(_fetch(artifact_url, timeout_s)), "tofu")
     write_json(updates_dir / STORED_NAME, {"algorithm": "Ed25519", "public_key": base64.b64encode(key.raw).decode()})
     return key
 

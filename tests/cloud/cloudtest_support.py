@@ -13,7 +13,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from cloud.ingest.handler import MessageHandler
-from cloud.ingest.stats import IngestCounters
+from cloud.ingest.stats import IngestCounters, IngestStats
 from cloud.settings import CloudSettings
 from cloud.store.database import Database
 from cloud.store.timeseries import SqlTimeSeriesStore
@@ -32,6 +32,7 @@ from contract.wire import (
     encode,
     topic_of,
 )
+from firmware_sim.pump import PumpSimulator
 
 TENANT = "acme"
 T0 = 1_800_000_000.0
@@ -139,3 +140,22 @@ class Stores:
     handler: MessageHandler
     counters: IngestCounters
     clock: ManualClock
+
+
+def publish_pump_fleet(broker_url: str, stats: Callable[[], IngestStats], devices: Sequence[str], now: float,
+                       client_id: str, tenant: str = TENANT) -> None:
+    """Pumps with 100 readings each and three anomalies (so a work order each), and one dead letter; waits for both."""
+    publisher = Publisher(broker_url, client_id=client_id)
+    try:
+        pump = PumpSimulator(7)
+        rows = tuple(Reading(seq, T0 + seq, pump.step(1.0)) for seq in range(100))
+        for device in devices:
+            publisher.message(state(device, tenant=tenant))
+            publisher.message(TelemetryBatch(tenant, device, PUMP, rows, sent_at=T0 + 100))
+            for i in range(3):
+                publisher.message(anomaly(device, now - 30 + i, tenant=tenant))
+        publisher.send(topic_of(state(devices[0], tenant=tenant)), b"{not json")  # kept as a dead letter
+        wait_until(lambda: stats().work_orders_opened == len(devices), what="a work order per pump")
+        wait_until(lambda: stats().dead_lettered == 1, what="a dead letter")
+    finally:
+        publisher.close()

@@ -23,7 +23,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from authtest_support import TEST_PASSWORD, api_key, bearer, service_database, sign_in, user
-from cloudtest_support import PUMP, T0, Publisher, anomaly, service_settings, state, wait_until
+from cloudtest_support import T0, publish_pump_fleet, service_settings
 from fastapi import APIRouter
 from fastapi.routing import APIRoute
 from registrytest_support import artifact
@@ -46,8 +46,6 @@ from cloud.store.account_tables import AuditRow
 from cloud.store.database import Database
 from cloud.store.timeseries import open_timeseries_store
 from contract.clock import ManualClock
-from contract.wire import Reading, TelemetryBatch, topic_of
-from firmware_sim.pump import PumpSimulator
 
 TENANT = "acme"
 NOW = T0 + 600
@@ -181,7 +179,8 @@ def walk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Walk]:
     data = tmp_path_factory.mktemp("walk")
     with private_mosquitto(data) as broker, CloudService(service_settings(broker.url, data / "cloud"),
                                                          clock=ManualClock(NOW)) as service:
-        _publish_fleet(service, broker.url)
+        publish_pump_fleet(broker.url, service.ingest_stats, ("p-1", "p-2", "p-3", "p-4"), NOW, "walk-publisher",
+                           TENANT)
         database = service_database(service)
         with database.session() as session:
             customer_id = create_customer(session, TENANT, "Initech", 0.0).id
@@ -205,23 +204,6 @@ def walk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Walk]:
             assert parts is not None
             ids |= {"device_id": "p-1", "user_id": str(spare_user), "key_id": parts[0]}
             yield Walk(service, http, keys, ids, orders, refresh_token, customer_id)
-
-
-def _publish_fleet(service: CloudService, broker_url: str) -> None:
-    publisher = Publisher(broker_url, client_id="walk-publisher")
-    try:
-        pump = PumpSimulator(7)
-        rows = tuple(Reading(seq, T0 + seq, pump.step(1.0)) for seq in range(100))
-        for device in ("p-1", "p-2", "p-3", "p-4"):
-            publisher.message(state(device, tenant=TENANT))
-            publisher.message(TelemetryBatch(TENANT, device, PUMP, rows, sent_at=T0 + 100))
-            for i in range(3):
-                publisher.message(anomaly(device, NOW - 30 + i, tenant=TENANT))
-        publisher.send(topic_of(state("p-1", tenant=TENANT)), b"{not json")  # kept as a dead letter
-        wait_until(lambda: service.ingest_stats().work_orders_opened == 4, what="a work order per pump")
-        wait_until(lambda: service.ingest_stats().dead_lettered == 1, what="a dead letter")
-    finally:
-        publisher.close()
 
 
 def _prepare(http: httpx.Client, admin_key: str, customer_id: int) -> dict[str, str]:

@@ -15,6 +15,7 @@ from security_testkit import secure_env
 from cloud.__main__ import main
 from cloud.broker import MosquittoBroker, free_port
 from cloud.broker.config import GIB, LIMITS
+from cloud.security.broker_config import PACKAGED_SETTINGS
 from contract.wire import MAX_PAYLOAD_BYTES
 
 pytestmark = pytest.mark.mosquitto
@@ -84,9 +85,9 @@ def test_production_has_the_dev_profiles_limits_and_per_listener_logins(
 ) -> None:
     security = tmp_path / "security"
     production = broker_config(capsys, "--profile", "production", "--security-dir", str(security),
-                               "--db", f"sqlite:///{tmp_path / 'cloud.db'}", "--data-dir", str(tmp_path / "data"))
-    assert broker_config(capsys, "--security-dir", str(security), "--db", f"sqlite:///{tmp_path / 'cloud.db'}",
-                         "--data-dir", str(tmp_path / "data")) == production  # the default profile
+                               "--db", f"sqlite:///{tmp_path / 'cloud.db'}")
+    assert broker_config(capsys, "--security-dir", str(security),
+                         "--db", f"sqlite:///{tmp_path / 'cloud.db'}") == production  # the default profile
     dev = broker_config(capsys, "--profile", "dev", "--port", "1883", "--data-dir", str(tmp_path / "data"))
     assert global_part(production) == global_part(dev)
     for line in LIMITS.lines():
@@ -98,7 +99,8 @@ def test_production_has_the_dev_profiles_limits_and_per_listener_logins(
     assert int(settings["max_inflight_messages"]) >= 500  # a full ingest batch (PAAS_INGEST_BATCH_MAX)
     assert int(settings["max_packet_size"]) > MAX_PAYLOAD_BYTES
     assert settings["per_listener_settings"] == "true"
-    assert f"persistence_location {tmp_path / 'data'}/" in production
+    # A conf.d drop-in: the packaged mosquitto.conf keeps these, and Mosquitto refuses them twice.
+    assert not [line for line in production.splitlines() if line.split(" ")[0] in PACKAGED_SETTINGS]
     blocks = listener_blocks(production)
     assert list(blocks) == ["listener 8883 0.0.0.0", "listener 8884 127.0.0.1"]
     devices, cloud = blocks.values()
@@ -122,7 +124,7 @@ def test_production_listener_options_and_a_port_clash(tmp_path: Path, capsys: py
 
 def test_the_production_profile_starts_without_a_configuration_warning(tmp_path: Path) -> None:
     with secure_env(tmp_path) as env:
-        assert "use_username_as_clientid true" in env.broker.broker.config_file.read_text()
+        assert "use_username_as_clientid true" in env.broker.drop_in.read_text()
         env.broker.broker.stop()
         assert complaints(env.broker.broker) == []
 

@@ -260,6 +260,38 @@ def test_db_upgrade_upgrades_a_release_0_1_database_and_keeps_its_data(sql_url: 
         assert rows(sql_url, "SELECT count(*) FROM ts_readings") == [(15,)]
 
 
+def test_revision_0005_gives_desired_states_a_signed_manifest_and_keeps_those_before(sql_url: str) -> None:
+    load_release_0_1(sql_url)
+    engine = sa.create_engine(sql_url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            command.stamp(alembic_config(conn), "0001")
+        with engine.connect() as conn:
+            command.upgrade(alembic_config(conn), "0004")
+    finally:
+        engine.dispose()
+    database, messages = Database(sql_url), list[str]()
+    try:
+        assert inspect_schema(database).revision == "0004"
+        assert upgrade(database, messages.append).current
+    finally:
+        database.close()
+    assert [m.split(":")[0] for m in messages if m.startswith("applied")] == ["applied revision 0005"]
+    assert differences(sql_url) == []
+    # The wishes stored before have no manifest (re-sending one signs it anew); new ones are unique per counter.
+    assert rows(sql_url, "SELECT id, manifest_counter, manifest, manifest_signature, manifest_key_id "
+                         "FROM desired_state ORDER BY id") == [(i, None, None, None, None) for i in (1, 2, 3)]
+    copy = ("INSERT INTO desired_state (tenant, device_id, model_id, model_version, requested_by, requested_at, "
+            "explanation, manifest_counter) SELECT tenant, device_id, model_id, model_version, requested_by, "
+            "requested_at, explanation, {counter} FROM desired_state WHERE id = 1")
+    with_admin(sql_url, copy.format(counter=1))
+    with_admin(sql_url, copy.format(counter="NULL"))
+    with pytest.raises(sa.exc.IntegrityError):
+        with_admin(sql_url, copy.format(counter=1))  # a second manifest of pump-1 with counter 1
+    with_admin(sql_url, "INSERT INTO manifest_counters (device_id, last_counter) VALUES ('pump-1', 1)")
+    assert rows(sql_url, "SELECT device_id, last_counter FROM manifest_counters") == [("pump-1", 1)]
+
+
 def test_a_model_used_outside_its_tenant_is_copied_into_the_user_tenant(sql_url: str) -> None:
     # Release 0.1 had one registry for all: globex's fan-1 could be asked to run acme's fitted model, and a
     # rollout whose devices were all removed has no tenant to take (it goes to the legacy tenant).

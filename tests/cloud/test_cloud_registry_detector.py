@@ -7,64 +7,28 @@ import hashlib
 import queue
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 import httpx
 import numpy as np
-import paho.mqtt.client as mqtt
 import pytest
 from authtest_support import RoleClients
-from cloudtest_support import PUMP, T0, Publisher, state, wait_until
-from paho.mqtt.enums import CallbackAPIVersion
+from cloudtest_support import PUMP, Publisher, state, wait_until
+from otatest_support import device_commands, stored, upload_calibration, verified_manifest
 
 from cloud.auth.roles import Role
 from cloud.broker import MosquittoBroker
 from cloud.registry.signing import verify
-from contract.wire import Command, Reading, TelemetryBatch, decode
+from contract.wire import Command
 from edge.runtime import OnnxModel
-from edge.updates.signing_key import signing_key_url
 from firmware_sim.pump import PumpSimulator
 
 
 @pytest.fixture
 def commands(mosquitto: MosquittoBroker) -> Iterator[queue.SimpleQueue[Command]]:
-    """Every command the cloud publishes to any device, decoded (a device's view of its commands topic)."""
-    received: queue.SimpleQueue[Command] = queue.SimpleQueue()
-    subscribed = queue.SimpleQueue[int]()
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-device", protocol=mqtt.MQTTv311)
-
-    def on_message(_c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
-        command = decode(message.topic, bytes(message.payload))
-        assert isinstance(command, Command)
-        received.put(command)
-
-    client.on_message = on_message
-    client.on_subscribe = lambda *_args: subscribed.put(1)
-    url = urlsplit(mosquitto.url)
-    client.connect(url.hostname or "127.0.0.1", url.port or 1883)
-    client.loop_start()
-    client.subscribe("paas/v1/acme/+/commands", qos=1)
-    subscribed.get(timeout=10)
-    try:
+    """Every command the cloud publishes to any device of the tenant, decoded."""
+    with device_commands(mosquitto.url) as received:
         yield received
-    finally:
-        client.disconnect()
-        client.loop_stop()
-
-
-def upload_calibration(publisher: Publisher, device: str, readings: int, seed: int = 7) -> None:
-    """The device's first `readings` seconds of normal running, sent as telemetry in batches of 100."""
-    pump = PumpSimulator(seed)
-    rows = [Reading(seq, T0 + seq, pump.step(1.0)) for seq in range(readings)]
-    publisher.message(state(device))
-    for start in range(0, readings, 100):
-        batch = tuple(rows[start : start + 100])
-        publisher.message(TelemetryBatch("acme", device, PUMP, batch, sent_at=batch[-1].ts + 1))
-
-
-def stored(api: httpx.Client, device: str) -> int:
-    response = api.get(f"/assets/{device}")
-    return int(response.json()["readings_stored"]) if response.status_code == 200 else 0
 
 
 def test_a_detector_fitted_from_uploaded_calibration_reaches_the_device(
@@ -104,10 +68,12 @@ def test_a_detector_fitted_from_uploaded_calibration_reaches_the_device(
     content = download.content
     assert hashlib.sha256(content).hexdigest() == command.params["sha256"]
     assert httpx.get(plain, timeout=10).status_code == 401  # the same URL without the token
-    key = httpx.get(signing_key_url(link), timeout=10)
+    key = httpx.get(f"{plain.partition('/api/v1/')[0]}/api/v1/models/signing-key?{query}", timeout=10)
     assert key.status_code == 200, key.text
     public = base64.b64decode(key.json()["public_key"])
     assert verify(public, command.params["sha256"], model["signature"])
+    manifest = verified_manifest(command, key.json()["public_key_pem"])
+    assert (manifest.size_bytes, manifest.settings) == (len(content), {})
     path = tmp_path / "detector.onnx"
     path.write_bytes(content)
     loaded = OnnxModel.load(path)
@@ -120,7 +86,9 @@ def test_a_detector_fitted_from_uploaded_calibration_reaches_the_device(
     again = operator.post("/assets/pump-7/detector", json={"first_readings": 200})
     assert again.status_code == 201 and again.json()["model"]["version"] == "2"
     assert [m["version"] for m in api.get("/models", params={"device": "pump-7"}).json()] == ["2", "1"]
-    second = commands.get(timeout=10).params["artifact_url"]
+    refit = commands.get(timeout=10)
+    assert verified_manifest(refit, key.json()["public_key_pem"]).counter > manifest.counter
+    second = refit.params["artifact_url"]
     assert httpx.get(second, timeout=10).status_code == 200
     # The first link is for version 1 only: version 2 is as unknown to it as a version never registered.
     assert httpx.get(f"{second.partition('?')[0]}?{query}", timeout=10).status_code == 404

@@ -15,14 +15,17 @@ from cloud.auth.tokens import TokenIssuer
 from cloud.errors import InvalidDesiredStateError
 from cloud.registry.artifact_links import ArtifactLinks
 from cloud.registry.artifacts import describe_artifact
-from cloud.registry.rollouts import CommandSender, RolloutPlan, advance, create_rollout, get_rollout, stage_sizes
+from cloud.registry.desired_state import CommandSender
+from cloud.registry.rollouts import RolloutPlan, advance, create_rollout, get_rollout, stage_sizes
 from cloud.registry.signing import Signer
 from cloud.registry.store import register_artifact
 from cloud.store.scope import Scope
-from cloud.store.tables import RolloutDeviceRow
+from cloud.store.tables import DesiredStateRow, RolloutDeviceRow
+from contract.manifest import MANIFEST_PARAM, SIGNATURE_PARAM, parse_manifest
 
 TARGET = ("pump-det", "1")
 LINK_TTL_S = 7 * 86400.0
+SIGNER = Signer.generate()
 
 
 @pytest.fixture
@@ -30,7 +33,7 @@ def fleet(stores: Stores) -> Iterator[Commands]:
     """Eight pumps on an old model, the target model registered; the commands the rollouts send."""
     now = stores.clock.time()
     with stores.database.session() as session:
-        register_artifact(session, TENANT, describe_artifact(artifact(*TARGET)), Signer.generate(), now, "test")
+        register_artifact(session, TENANT, describe_artifact(artifact(*TARGET)), SIGNER, now, "test")
         session.commit()
     for i in range(8):
         report(stores, f"pump-{i:02d}", now - 60, model=("old", "0"))
@@ -47,8 +50,9 @@ def issuer(stores: Stores) -> TokenIssuer:
 
 
 def sender(stores: Stores, commands: Commands) -> CommandSender:
-    """What the service's rollout ticker sends with: signed links on the stores' clock, the recording publisher."""
-    return CommandSender(ArtifactLinks("http://cloud", issuer(stores)), commands.publish)
+    """What the service's rollout ticker sends with: signed links on the stores' clock, the key, the recording
+    publisher."""
+    return CommandSender(ArtifactLinks("http://cloud", issuer(stores)), SIGNER, commands.publish)
 
 
 def statuses(stores: Stores, rollout_id: int) -> dict[str, str]:
@@ -133,12 +137,21 @@ def test_a_stale_failure_from_before_the_command_is_not_counted(stores: Stores, 
     assert statuses(stores, rollout)["pump-00"] == "pending"
 
 
-def test_unacknowledged_commands_are_sent_again(stores: Stores, fleet: Commands) -> None:
+def test_unacknowledged_commands_are_sent_again_with_the_same_manifest(stores: Stores, fleet: Commands) -> None:
     fleet.accept = False
     rollout = start(stores, fleet, plan([1, 1.0], group="pump-00"))
+    step(stores, fleet, rollout)  # still not taken: tried again
     fleet.accept = True
     step(stores, fleet, rollout)
-    assert len(fleet.to("pump-00")) == 2
+    first, second, third = fleet.to("pump-00")
+    # The same wish, re-delivered: the same signed manifest (text and counter), which the device takes as such.
+    assert first.params[MANIFEST_PARAM] == second.params[MANIFEST_PARAM] == third.params[MANIFEST_PARAM]
+    assert first.params[SIGNATURE_PARAM] == third.params[SIGNATURE_PARAM]
+    assert parse_manifest(third.params[MANIFEST_PARAM]).counter == 1
+    with stores.database.session() as session:
+        assert session.query(DesiredStateRow).filter_by(device_id="pump-00").count() == 1
+    step(stores, fleet, rollout)
+    assert len(fleet.to("pump-00")) == 3  # taken: not sent again
 
 
 def test_stage_sizes() -> None:

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from cloud.broker import MosquittoBroker
+from cloud.registry.signing import public_key_pem
+from cloud.settings import CloudSettings
 from contract.channels import PUMP_CHANNELS
 from contract.wire import Command, Topic, TopicKind, decode
 from models.anomaly.calibrated_detector import fit_detector
@@ -31,6 +34,14 @@ def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
         time.sleep(0.1)
+
+
+def pinned_key(settings: CloudSettings, directory: Path) -> Path:
+    """The cloud's public model-signing key in a file, as the provisioning bundle gives it to a device."""
+    path = directory / "signing-key.pem"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(public_key_pem(settings))
+    return path
 
 
 def pump_detector(model_id: str = "pump-det", version: str = "7") -> bytes:

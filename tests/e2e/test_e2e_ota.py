@@ -1,7 +1,7 @@
 """Over-the-air update end to end: registry → operator's PUT → MQTT command → agent download/verify/swap → in sync.
 
 Real parts only: a private Mosquitto, the cloud service (ingest, command publisher, API)
-and one edge agent that trusts the cloud's signing key on first use. The agent has no
+and one edge agent with the cloud's signing key pinned, as provisioning gives it. The agent has no
 account: it can fetch the artifact only through the signed, expiring link in the command.
 """
 
@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 from authtest_support import api_client, role_key
-from e2etest_support import OCTETS, pump_detector, tap_commands, wait_for
+from e2etest_support import OCTETS, pinned_key, pump_detector, tap_commands, wait_for
 
 from cloud.auth.roles import Role
 from cloud.broker import MosquittoBroker
@@ -27,15 +27,16 @@ def test_a_desired_model_reaches_the_agent_through_a_signed_link_and_the_cloud_s
 ) -> None:
     settings = CloudSettings(broker_url=mosquitto.url, db_url=f"sqlite:///{tmp_path / 'cloud.db'}",
                              tsdb_url=f"sqlite:///{tmp_path / 'ts.db'}", port=0, ingest_linger_s=0.02)
-    agent_settings = AgentSettings(device_id="pump-001", tenant="acme", broker_url=mosquitto.url, rate_hz=50.0,
-                                   publish_interval_s=0.1, heartbeat_s=1.0, model_path=None,
-                                   state_dir=tmp_path / "edge")
     with CloudService(settings) as cloud, api_client(cloud, role_key(cloud, "acme", Role.OPERATOR)) as api, \
             tap_commands(mosquitto, "acme", "pump-001") as tap:
         registered = api.post("/models", content=pump_detector(), headers=OCTETS)
         assert registered.status_code == 201, registered.text
         plain_url = f"{cloud.api_url}/api/v1/models/pump-det/versions/7/artifact"
         assert httpx.get(plain_url).status_code == 401  # nobody downloads anonymously, not even a device
+        agent_settings = AgentSettings(device_id="pump-001", tenant="acme", broker_url=mosquitto.url, rate_hz=50.0,
+                                       publish_interval_s=0.1, heartbeat_s=1.0, model_path=None,
+                                       state_dir=tmp_path / "edge",
+                                       signing_key_file=pinned_key(settings, tmp_path / "bundle"))
         with Agent(agent_settings) as agent:
             wait_for(lambda: bool(api.get("/assets/pump-001").status_code == 200
                                   and api.get("/assets/pump-001").json()["channels"]), 15, "the asset")
@@ -55,4 +56,4 @@ def test_a_desired_model_reaches_the_agent_through_a_signed_link_and_the_cloud_s
         assert f"{link.scheme}://{link.netloc}{link.path}" == plain_url
         assert parse_qs(link.query)["token"], "the device was sent a signed link"
     assert state["reported"]["update_status"] == "applied" and state["reported"]["update_target"] == "pump-det@7"
-    assert (tmp_path / "edge" / "updates" / "signing-key.json").is_file()  # trusted on first use
+    assert not (tmp_path / "edge" / "updates" / "signing-key.json").exists()  # pinned: nothing fetched

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 from authtest_support import api_key, bearer, service_database
-from e2etest_support import OCTETS, pump_detector, tap_commands, wait_for
+from e2etest_support import OCTETS, pinned_key, pump_detector, tap_commands, wait_for
 
 from cloud.auth.roles import Role
 from cloud.broker import MosquittoBroker
@@ -121,7 +121,8 @@ def _push_a_model(api: httpx.Client, cloud: CloudService, broker: MosquittoBroke
     """The operator registers a model and sets it on a real agent, which fetches it through its signed link."""
     agent_settings = AgentSettings(device_id="pump-001", tenant="acme", broker_url=broker.url, rate_hz=50.0,
                                    publish_interval_s=0.1, heartbeat_s=1.0, model_path=None,
-                                   state_dir=tmp_path / "edge")
+                                   state_dir=tmp_path / "edge",
+                                   signing_key_file=pinned_key(cloud.settings, tmp_path / "bundle"))
     operator = bearer(operator_key)
     assert api.post("/models", content=pump_detector(), headers={**OCTETS, **operator}).status_code == 201
     with tap_commands(broker, "acme", "pump-001") as tap, Agent(agent_settings):

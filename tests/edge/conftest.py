@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from edge_testkit import Observer, build_model, healthy_center
+from updatetest_support import ArtifactServer, CloudKey, artifact_server
 
 from cloud.broker import MosquittoBroker
 from edge.settings import AgentSettings
@@ -62,3 +63,22 @@ def fast_settings(tmp_path: Path, mosquitto: MosquittoBroker, cloud_stand_in: Ob
         return AgentSettings(**values)
 
     return make
+
+
+@pytest.fixture
+def server() -> Iterator[ArtifactServer]:
+    """A stand-in for the cloud's artifact downloads."""
+    with artifact_server() as running:
+        yield running
+
+
+@pytest.fixture
+def signer() -> CloudKey:
+    """The cloud's model-signing key, for signing manifests."""
+    return CloudKey()
+
+
+@pytest.fixture
+def key_file(tmp_path: Path, signer: CloudKey) -> Path:
+    """The signer's public key, as a bundle's `signing-key.pem`."""
+    return signer.write_pem(tmp_path / "signing-key.pem")

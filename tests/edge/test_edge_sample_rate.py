@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from edge_testkit import Observer, wait_until
+from updatetest_support import CloudKey, settings_command
 
 from contract.clock import ManualClock
 from contract.wire import Command
@@ -19,10 +20,16 @@ from edge.sensors.simulated import SimulatedSensor
 from edge.settings import AgentSettings
 from edge.updates.model_files import Installed, ModelFiles, Record
 
+SIGNER = CloudKey()  # the cloud's manifest signer; each agent pins its public key
+
+
+@pytest.fixture
+def key_file(tmp_path: Path) -> Path:
+    return SIGNER.write_pem(tmp_path / "signing-key.pem")
+
 
 def desired_rate(rate: object, device_id: str = "pump-001") -> Command:
-    return Command(tenant="demo", device_id=device_id, ts=0.0, name="set_desired_state",
-                   params={"sample_rate_hz": rate})
+    return settings_command(SIGNER, device_id, sample_rate_hz=rate)
 
 
 def send_until(observer: Observer, command: Command, done: Callable[[], bool], what: str) -> None:
@@ -47,10 +54,10 @@ def sampled(agent: Agent) -> int:
 
 
 def test_a_desired_rate_is_applied_live_reported_and_kept_across_a_restart(
-    fast_settings: Callable[..., AgentSettings], observe: Callable[..., Observer],
+    fast_settings: Callable[..., AgentSettings], observe: Callable[..., Observer], key_file: Path,
 ) -> None:
     clock = ManualClock()  # readings are stamped in simulated time: their spacing is exactly the period
-    settings = fast_settings(rate_hz=2.0, batch_max=100)
+    settings = fast_settings(rate_hz=2.0, batch_max=100, signing_key_file=key_file)
     observer = observe()
     sensor = open_sensor(SensorSpec.parse(settings.sensor), seed=settings.seed, rate_hz=2.0)
     assert isinstance(sensor, SimulatedSensor)
@@ -77,18 +84,21 @@ def test_a_desired_rate_is_applied_live_reported_and_kept_across_a_restart(
     assert paced_at(observer, "pump-001", range(last + 1, last + 50), 0.05)
 
 
-@pytest.mark.parametrize("rate", [0, -5, 1000.5, 5000, "fast"])
+@pytest.mark.parametrize(("rate", "why"), [(0, "sample_rate_hz must be"), (-5, "sample_rate_hz must be"),
+                                           (1000.5, "sample_rate_hz must be"), (5000, "sample_rate_hz must be"),
+                                           ("fast", "name -> number")])
 def test_an_insane_rate_is_refused_and_reported(
-    fast_settings: Callable[..., AgentSettings], observe: Callable[..., Observer], rate: object,
+    fast_settings: Callable[..., AgentSettings], observe: Callable[..., Observer], key_file: Path, rate: object,
+    why: str,
 ) -> None:
-    settings = fast_settings()
+    settings = fast_settings(signing_key_file=key_file)
     observer = observe()
     with Agent(settings) as agent:
         wait_until(lambda: sampled(agent) > 0, what="a reading")
         send_until(observer, desired_rate(rate), lambda: agent.updates.status == "failed:invalid_command",
                    "the refusal")
         health = agent.health().as_dict() | agent.updates.health()
-        assert "sample_rate_hz must be" in str(health["update_detail"])
+        assert why in str(health["update_detail"])
         assert health["sample_rate_hz"] == 50.0  # still the settings' rate
         wait_until(lambda: any(s.health.get("update_status") == "failed:invalid_command"
                                for s in observer.states("pump-001")), 10, "the refusal on the broker")

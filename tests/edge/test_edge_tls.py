@@ -4,27 +4,22 @@ from __future__ import annotations
 
 import json
 import stat
-import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from edge_testkit import wait_until
-from security_testkit import REFUSED, Probe, SecureEnv, eventually_rc, secure_env
+from security_testkit import REFUSED, Probe, SecureEnv, agent_settings, eventually_rc, secure_env
 
 from cloud.security.broker_auth import CLOUD_USERNAME
-from cloud.security.command_channel import SecureCommandChannel
 from cloud.security.layout import SecurityLayout
 from cloud.security.pki import ensure_pki
 from cloud.security.provisioning import DeviceBundle, cloud_password, provision_device
-from cloud.security.rotation import CredentialRotator
 from contract.clock import SystemClock
 from contract.wire import DeviceState, decode
 from edge.agent import Agent
 from edge.credentials import HEALTH_USERNAME_KEY
 from edge.errors import LinkError
-from edge.settings import AgentSettings
 
 pytestmark = pytest.mark.mosquitto
 DAY_S = 86400.0
@@ -42,15 +37,6 @@ def bundle(env: SecureEnv, tmp_path: Path) -> DeviceBundle:
                             out_dir=tmp_path / "bundle", broker_url=env.broker.tls_url, valid_s=30 * DAY_S)
     assert eventually_rc(env, made.credential.username, made.credential.password, (0,)) == 0
     return made
-
-
-def settings_from_bundle(bundle: DeviceBundle, state_dir: Path, **overrides: Any) -> AgentSettings:
-    """What the systemd unit does: PAAS_EDGE_* from the bundle's edge.env, a few quick options on top."""
-    lines = (bundle.directory / "edge.env").read_text().splitlines()
-    env = dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
-    options: dict[str, Any] = {"state_dir": state_dir, "rate_hz": 50.0, "publish_interval_s": 0.1,
-                               "model_path": "none", "connect_timeout_s": 5.0, "heartbeat_s": 0.3, **overrides}
-    return AgentSettings.from_options(options, env)
 
 
 def cloud_watcher(env: SecureEnv) -> Probe:
@@ -75,13 +61,13 @@ def test_the_agent_publishes_over_tls_with_its_provisioned_credentials(
     env: SecureEnv, bundle: DeviceBundle, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     watcher = cloud_watcher(env)
-    agent = Agent(settings_from_bundle(bundle, tmp_path / "state"))
+    agent = Agent(agent_settings(bundle.directory, tmp_path / "state"))
     agent.start()
     try:
         wait_until(lambda: telemetry_count(watcher) >= 2, timeout_s=5.0, what="telemetry over TLS")
         assert states(watcher)[0].health[HEALTH_USERNAME_KEY] == bundle.credential.username
     finally:
-        agent.stop()
+        agent.stop(flush_timeout_s=0.5)  # no cloud confirms here: do not wait for it
         watcher.close()
     assert bundle.credential.password not in caplog.text
 
@@ -89,7 +75,7 @@ def test_the_agent_publishes_over_tls_with_its_provisioned_credentials(
 def test_a_broker_certificate_of_another_ca_is_refused(env: SecureEnv, bundle: DeviceBundle, tmp_path: Path) -> None:
     other = SecurityLayout(tmp_path / "other-ca")
     ensure_pki(other, SystemClock())
-    agent = Agent(settings_from_bundle(bundle, tmp_path / "state", ca_file=other.ca_cert, connect_timeout_s=1.0))
+    agent = Agent(agent_settings(bundle.directory, tmp_path / "state", ca_file=other.ca_cert, connect_timeout_s=1.0))
     with pytest.raises(LinkError, match="CERTIFICATE_VERIFY_FAILED"):
         agent.start()
 
@@ -97,27 +83,17 @@ def test_a_broker_certificate_of_another_ca_is_refused(env: SecureEnv, bundle: D
 def test_rotation_end_to_end_new_credentials_in_use_and_the_old_password_revoked(
     env: SecureEnv, bundle: DeviceBundle, tmp_path: Path
 ) -> None:
-    layout, state_dir = env.broker.layout, tmp_path / "state"
-    settings = settings_from_bundle(bundle, state_dir)
-    proved = threading.Event()
-    rotator: list[CredentialRotator] = []
-
-    def on_state(state: DeviceState) -> None:
-        if rotator and rotator[0].on_state(state):
-            proved.set()
-
-    channel = SecureCommandChannel(env.broker.cloud_url, layout, on_state=on_state)
-    rotator.append(CredentialRotator(env.store, layout, channel.send, SystemClock(), valid_s=30 * DAY_S,
-                                     grace_s=600.0))
+    state_dir = tmp_path / "state"
+    settings = agent_settings(bundle.directory, state_dir)
+    rotation = env.rotation()
     watcher = cloud_watcher(env)
     agent = Agent(settings)
-    channel.open()
     agent.start()
     try:
         # Telemetry after the CONNECT's SUBSCRIBE on the same stream: the commands subscription is in place.
         wait_until(lambda: telemetry_count(watcher) >= 1, timeout_s=5.0, what="first telemetry")
-        new = rotator[0].rotate("pump-001")
-        assert proved.wait(10.0), "the agent did not reconnect with its new credentials"
+        new = rotation.rotate_now("pump-001")
+        assert rotation.settle("pump-001", 10.0), "the agent did not reconnect with its new credentials"
         stored = state_dir / "credentials.json"
         assert json.loads(stored.read_text())["username"] == new.username
         assert stat.S_IMODE(stored.stat().st_mode) == 0o600
@@ -127,8 +103,8 @@ def test_rotation_end_to_end_new_credentials_in_use_and_the_old_password_revoked
         sent = telemetry_count(watcher)
         wait_until(lambda: telemetry_count(watcher) > sent, timeout_s=5.0, what="telemetry after the rotation")
     finally:
-        agent.stop()
-        channel.close()
+        agent.stop(flush_timeout_s=0.5)  # no cloud confirms here: do not wait for it
+        rotation.stop()
     # Restarted, the agent logs in with the rotated credentials of its state dir, not the revoked bundle's.
     again = Agent(settings)
     again.start()
@@ -136,5 +112,5 @@ def test_rotation_end_to_end_new_credentials_in_use_and_the_old_password_revoked
         wait_until(lambda: states(watcher)[-1].health.get(HEALTH_USERNAME_KEY) == new.username, timeout_s=5.0,
                    what="birth with the rotated username")
     finally:
-        again.stop()
+        again.stop(flush_timeout_s=0.5)
         watcher.close()

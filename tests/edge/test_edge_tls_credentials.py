@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from contract.wire import Command
+from contract.wire import Command, DeviceState, DeviceStatus
 from edge.commands import CommandDispatcher
 from edge.credentials import Credentials, load_credentials, save_credentials
 from edge.errors import ConfigError, LinkError
+from edge.link import MqttLink
 from edge.settings import AgentSettings, parse_broker_url, uses_tls
 from edge.tls import client_tls_context
 
@@ -47,19 +48,56 @@ def test_security_options_come_from_the_environment(tmp_path: Path) -> None:
     assert settings.username == "acme~pump-001~1"
 
 
-def test_a_rotated_credential_is_saved_privately_and_wins_over_the_provisioned_one(tmp_path: Path) -> None:
+def test_a_rotated_credential_is_saved_privately_and_wins_over_the_bundle_it_descends_from(tmp_path: Path) -> None:
     password_file = tmp_path / "password"
     password_file.write_text("provisioned\n")
     state = tmp_path / "state"
     assert load_credentials(state, "u1", password_file) == Credentials("u1", "provisioned")
-    assert load_credentials(state, "", None) is None
     rotated = Credentials.from_params({"username": "u2", "password": "s3cret", "expires_at": "2030-01-01T00:00:00Z"})
     path = save_credentials(state, rotated)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert json.loads(path.read_text())["expires_at"] == "2030-01-01T00:00:00.000Z"
-    assert load_credentials(state, "u1", password_file) == rotated
+    assert load_credentials(state, "u1", password_file) == rotated  # also after a restart
     assert "s3cret" not in repr(rotated)
     assert [p.name for p in state.iterdir()] == ["credentials.json"]  # no temporary file left behind
+
+
+def test_a_bundle_of_another_username_is_a_re_provisioning_and_wins_over_stale_rotated_credentials(
+    tmp_path: Path,
+) -> None:
+    state, bundle = tmp_path / "state", tmp_path / "password"
+    bundle.write_text("first\n")
+    load_credentials(state, "acme~pump-001~1", bundle)  # the first start, on the first bundle
+    save_credentials(state, Credentials("acme~pump-001~2", "rotated"))
+    assert load_credentials(state, "acme~pump-001~1", bundle) == Credentials("acme~pump-001~2", "rotated")
+    bundle.write_text("second\n")  # `provision-device --rotate`: a new bundle, which revoked ~1 and ~2
+    assert load_credentials(state, "acme~pump-001~3", bundle) == Credentials("acme~pump-001~3", "second")
+    save_credentials(state, Credentials("acme~pump-001~4", "rotated-again"))  # rotations continue from it
+    assert load_credentials(state, "acme~pump-001~3", bundle) == Credentials("acme~pump-001~4", "rotated-again")
+
+
+def test_credentials_of_an_older_agent_are_kept_as_descending_from_the_current_bundle(tmp_path: Path) -> None:
+    (tmp_path / "credentials.json").write_text(json.dumps({"username": "u2", "password": "rotated"}))
+    (tmp_path / "password").write_text("provisioned\n")
+    assert load_credentials(tmp_path, "u1", tmp_path / "password") == Credentials("u2", "rotated")
+    assert json.loads((tmp_path / "credentials.json").read_text())["provisioned_username"] == "u1"
+
+
+def test_no_password_is_sent_in_clear_text_off_this_host(tmp_path: Path) -> None:
+    (tmp_path / "password").write_text("s3cret\n")
+    common = {"device_id": "pump-001", "username": "u1", "password_file": tmp_path / "password"}
+    with pytest.raises(ConfigError, match=r"clear text to mqtt://broker\.example\.com:1883: use the mqtts://"):
+        AgentSettings(broker_url="mqtt://broker.example.com:1883", **common)  # type: ignore[arg-type]
+    for local in ("mqtt://127.0.0.1:1883", "mqtt://localhost:1883", "mqtt://[::1]:1883"):
+        AgentSettings(broker_url=local, **common)  # type: ignore[arg-type]
+    AgentSettings(broker_url="mqtt://broker.example.com:1883", device_id="pump-001")  # anonymous: nothing to leak
+    with pytest.raises(LinkError, match="clear text"):  # rotated credentials (state dir) without a password file
+        MqttLink("mqtt://10.1.2.3:1883", "c", birth=lambda: _state(), will=lambda: _state(), on_ack=lambda t: None,
+                 credentials=Credentials("u2", "rotated"))
+
+
+def _state() -> DeviceState:
+    return DeviceState("demo", "pump-001", 0.0, DeviceStatus.ONLINE)
 
 
 @pytest.mark.parametrize("params", [{}, {"username": "u", "password": ""}, {"username": "u", "password": "p",

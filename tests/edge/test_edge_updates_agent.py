@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 from edge_testkit import Observer, build_model, healthy_center, wait_until
-from updatetest_support import ArtifactServer, CloudKey, artifact_server, desired_command
+from updatetest_support import ArtifactServer, CloudKey, desired_command
 
 from edge.agent import Agent
 from edge.settings import AgentSettings
-
-
-@pytest.fixture
-def server() -> Iterator[ArtifactServer]:
-    with artifact_server() as running:
-        yield running
 
 
 def test_a_running_agent_swaps_reports_and_restarts_on_the_new_model(
@@ -47,7 +41,7 @@ def test_a_model_scoring_nan_is_rolled_back_and_an_interrupted_update_resumes(
     key = CloudKey()
     server.signing_key, server.token = key.endpoint_json(), "SECRET-TOKEN-123"  # signed links, key fetched with one
     observer = observe()
-    settings = fast_settings()  # telemetry only: the new model has no window to be smoke-tested on
+    settings = fast_settings(signing_key_tofu=True)  # telemetry only: no window for the new model's smoke test
     nan = build_model(tmp_path / "nan.onnx", scale=[0.0] * 8, version="nan").read_bytes()
     with Agent(settings) as agent:
         agent.commands.dispatch(desired_command(server.add("nan", nan), nan, key, "test-pump", "nan"))
@@ -59,7 +53,7 @@ def test_a_model_scoring_nan_is_rolled_back_and_an_interrupted_update_resumes(
     good = build_model(tmp_path / "v3.onnx", center=healthy_center("pump-001"), version="3").read_bytes()
     command = desired_command(server.add("v3", good), good, key, "test-pump", "3")
     Agent(settings).updates.handle_command(command)  # persisted, then the device lost power mid-download
-    (settings.state_dir / "updates" / f"{command.params['sha256']}.part").write_bytes(good[:200])
+    (settings.state_dir / "updates" / f"{hashlib.sha256(good).hexdigest()}.part").write_bytes(good[:200])
     with Agent(settings) as resumed:
         wait_until(lambda: resumed.updates.status == "applied", 15, "the resumed update")
         assert resumed.stats().model_version == "3"

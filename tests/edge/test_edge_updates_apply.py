@@ -13,50 +13,16 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 from edge_testkit import PUMP_CENTER, build_model, wait_until
-from updatetest_support import ArtifactServer, CloudKey, artifact_server, desired_command
+from updatetest_support import ArtifactServer, CloudKey, FakeHost, artifact_server, desired_command, settings_command
 
 from contract.channels import PUMP_CHANNELS
-from contract.wire import Command
 from edge.errors import UpdateError
 from edge.runtime import OnnxModel
 from edge.updates.signing_key import SIGNING_KEY_PATH
 from edge.updates.updater import Updater, UpdaterConfig
 
-NAMES = tuple(c.name for c in PUMP_CHANNELS)
-UNITS = tuple(c.unit for c in PUMP_CHANNELS)
 DONE = ("applied", "rolled_back", "probation")
 SECRET = "SECRET-TOKEN-123"
-
-
-class FakeHost:
-    """What the updater needs of an agent: the sensors, the current window, and the swap."""
-
-    def __init__(self, model: OnnxModel | None, window: npt.NDArray[np.float32] | None = None,
-                 paced: bool = False) -> None:
-        self.model, self.window, self.announced = model, window, 0
-        self.paced, self.rate_hz = paced, 0.0
-
-    def sensor_layout(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        return NAMES, UNITS
-
-    def recent_window(self, size: int) -> npt.NDArray[np.floating[Any]] | None:
-        return self.window if self.window is not None and self.window.shape[0] == size else None
-
-    def active_model(self) -> OnnxModel | None:
-        return self.model
-
-    def swap_model(self, model: OnnxModel | None) -> OnnxModel | None:
-        previous, self.model = self.model, model
-        return previous
-
-    def set_sample_rate(self, rate_hz: float) -> bool:
-        if self.paced:
-            return False
-        self.rate_hz = rate_hz
-        return True
-
-    def announce(self) -> None:
-        self.announced += 1
 
 
 @pytest.fixture
@@ -72,6 +38,12 @@ def signer(server: ArtifactServer) -> CloudKey:
     return signer
 
 
+@pytest.fixture
+def key_file(tmp_path: Path, signer: CloudKey) -> Path:
+    """The cloud's public key as the provisioning bundle ships it (signing-key.pem)."""
+    return signer.write_pem(tmp_path / "signing-key.pem")
+
+
 def healthy_window(size: int = 10) -> npt.NDArray[np.float32]:
     return np.tile(np.asarray(PUMP_CENTER, np.float32), (size, 1))
 
@@ -81,7 +53,7 @@ def artifact(tmp_path: Path, version: str, **kwargs: Any) -> bytes:
 
 
 def make_updater(state: Path, host: FakeHost, **config: Any) -> Updater:
-    return Updater(UpdaterConfig(state, **config), host)
+    return Updater(UpdaterConfig(state, "demo", "pump-001", **config), host)
 
 
 def run_to_end(updater: Updater, host: FakeHost) -> str:
@@ -99,7 +71,7 @@ def test_a_good_artifact_is_swapped_in_committed_after_probation_and_loaded_afte
     old = OnnxModel.load(build_model(tmp_path / "old.onnx", version="1"))
     host, state = FakeHost(old, healthy_window()), tmp_path / "state"
     content = artifact(tmp_path, "2")
-    updater = make_updater(state, host, probation_windows=2)
+    updater = make_updater(state, host, probation_windows=2, signing_key_tofu=True)
     updater.handle_command(desired_command(server.add("v2", content), content, signer, "test-pump", "2"))
     assert run_to_end(updater, host) == "probation"
     assert host.model is not None and host.model.info.version == "2"
@@ -111,54 +83,50 @@ def test_a_good_artifact_is_swapped_in_committed_after_probation_and_loaded_afte
     assert json.loads((state / "model" / "current.json").read_text())["committed"] is True
     assert not (state / "updates" / "desired.json").exists()
     assert (state / "updates" / "signing-key.json").exists()  # trusted on first use, kept
-    restarted = make_updater(state, FakeHost(None))
+    restarted = make_updater(state, FakeHost(None))  # no key given, no TOFU: the stored key stays trusted
     loaded = restarted.load_active()
     assert loaded is not None and loaded.info.sha256 == hashlib.sha256(content).hexdigest()
     assert restarted.status == "applied"
 
 
-@pytest.mark.parametrize("defect", ["signature", "sha256", "key"])
-def test_a_bad_signature_digest_or_key_is_refused(
-    tmp_path: Path, server: ArtifactServer, signer: CloudKey, defect: str
+@pytest.mark.parametrize("defect", ["other_bytes", "more_bytes"])
+def test_bytes_other_than_the_manifests_digest_and_size_are_refused(
+    tmp_path: Path, server: ArtifactServer, signer: CloudKey, key_file: Path, defect: str
 ) -> None:
     host = FakeHost(None)
     content = artifact(tmp_path, "2")
-    command = desired_command(server.add("v2", content), content, signer, "test-pump", "2")
-    forged = {
-        "signature": {"signature": CloudKey().sign(content)},
-        "sha256": {"sha256": hashlib.sha256(content + b"x").hexdigest(), "signature": signer.sign(content + b"x")},
-        "key": {"signing_key_id": "0123456789abcdef"},
-    }[defect]
-    command.params.update(forged)
-    updater = make_updater(tmp_path / "state", host)
-    updater.handle_command(command)
-    expected = {"signature": "bad_signature", "sha256": "sha256_mismatch", "key": "unknown_signing_key"}[defect]
+    served = {"other_bytes": artifact(tmp_path, "2", threshold=9.0), "more_bytes": content + b"\0" * 10}[defect]
+    updater = make_updater(tmp_path / "state", host, signing_key_file=key_file)
+    updater.handle_command(desired_command(server.add("v2", served), content, signer, "test-pump", "2"))
+    expected = {"other_bytes": "sha256_mismatch", "more_bytes": "too_large"}[defect]
     assert run_to_end(updater, host) == f"failed:{expected}"
     assert host.model is None and not (tmp_path / "state" / "model" / "current.json").exists()
 
 
-def test_a_model_for_other_sensors_is_refused(tmp_path: Path, server: ArtifactServer, signer: CloudKey) -> None:
+def test_a_model_for_other_sensors_is_refused(
+    tmp_path: Path, server: ArtifactServer, signer: CloudKey, key_file: Path
+) -> None:
     host = FakeHost(None)
     content = artifact(tmp_path, "2", channels=PUMP_CHANNELS[:4])
-    updater = make_updater(tmp_path / "state", host)
+    updater = make_updater(tmp_path / "state", host, signing_key_file=key_file)
     updater.handle_command(desired_command(server.add("v2", content), content, signer, "test-pump", "2"))
     assert run_to_end(updater, host) == "failed:schema_mismatch"
     assert "expects channels" in updater.health()["update_detail"]
 
 
 def test_a_nan_model_fails_its_smoke_test_or_is_rolled_back_in_probation(
-    tmp_path: Path, server: ArtifactServer, signer: CloudKey
+    tmp_path: Path, server: ArtifactServer, signer: CloudKey, key_file: Path
 ) -> None:
     old = OnnxModel.load(build_model(tmp_path / "old.onnx", version="1"))
     content = artifact(tmp_path, "nan", scale=[0.0] * 8)  # z = x / 0: inf and NaN
     url = server.add("nan", content)
     smoked = FakeHost(old, healthy_window())
-    first = make_updater(tmp_path / "a", smoked)
+    first = make_updater(tmp_path / "a", smoked, signing_key_file=key_file)
     first.handle_command(desired_command(url, content, signer, "test-pump", "nan"))
     assert run_to_end(first, smoked) == "failed:invalid_output" and smoked.model is old
 
     no_window = FakeHost(old)  # the agent's window is not full yet: no smoke test, the probation decides
-    second = make_updater(tmp_path / "b", no_window)
+    second = make_updater(tmp_path / "b", no_window, signing_key_file=key_file)
     second.handle_command(desired_command(url, content, signer, "test-pump", "nan"))
     assert run_to_end(second, no_window) == "probation" and no_window.model is not old
     second.observe_score(ok=False)
@@ -168,26 +136,25 @@ def test_a_nan_model_fails_its_smoke_test_or_is_rolled_back_in_probation(
 
 
 def test_an_interrupted_update_resumes_at_the_next_start(
-    tmp_path: Path, server: ArtifactServer, signer: CloudKey
+    tmp_path: Path, server: ArtifactServer, signer: CloudKey, key_file: Path
 ) -> None:
     state, content = tmp_path / "state", artifact(tmp_path, "2")
     command = desired_command(server.add("v2", content), content, signer, "test-pump", "2")
-    make_updater(state, FakeHost(None)).handle_command(command)  # persisted; then the power went
-    sha = command.params["sha256"]
+    make_updater(state, FakeHost(None), signing_key_file=key_file).handle_command(command)  # then the power went
+    sha = hashlib.sha256(content).hexdigest()
     (state / "updates" / f"{sha}.part").write_bytes(content[:300])
     host = FakeHost(None)
-    assert run_to_end(make_updater(state, host), host) == "probation"
+    assert run_to_end(make_updater(state, host, signing_key_file=key_file), host) == "probation"
     assert server.ranges == ["bytes=300-"] and host.model is not None and host.model.info.version == "2"
 
 
 def test_a_pinned_key_file_is_used_and_settings_are_applied_or_reported(
-    tmp_path: Path, server: ArtifactServer, signer: CloudKey
+    tmp_path: Path, server: ArtifactServer, signer: CloudKey, key_file: Path
 ) -> None:
     server.signing_key = None  # nothing to fetch: the pinned key must be used
     old = OnnxModel.load(build_model(tmp_path / "old.onnx", version="1"))
     host, content = FakeHost(old, healthy_window()), artifact(tmp_path, "2")
-    updater = make_updater(tmp_path / "state", host, signing_key_file=signer.write_pem(tmp_path / "key.pem"),
-                           rate_hz=1.0, probation_windows=1)
+    updater = make_updater(tmp_path / "state", host, signing_key_file=key_file, rate_hz=1.0, probation_windows=1)
     command = desired_command(server.add("v2", content), content, signer, "test-pump", "2", threshold=7.5,
                               sample_rate_hz=10.0)
     updater.handle_command(command)
@@ -196,37 +163,42 @@ def test_a_pinned_key_file_is_used_and_settings_are_applied_or_reported(
     assert host.model is not None and host.model.info.threshold == 7.5
     assert updater.health()["update_status"] == "applied" and "update_detail" not in updater.health()
     assert host.rate_hz == 10.0
-    restarted = make_updater(tmp_path / "state", FakeHost(None), rate_hz=1.0)
+    restarted = make_updater(tmp_path / "state", FakeHost(None), rate_hz=1.0, signing_key_file=key_file)
     assert restarted.load_active().info.threshold == 7.5  # type: ignore[union-attr]
     assert restarted.sample_rate() == 10.0  # the desired rate wins over the settings' at the next start
 
 
-def test_an_invalid_command_is_reported_and_a_threshold_alone_is_applied(tmp_path: Path) -> None:
+def test_an_invalid_command_is_reported_and_a_threshold_alone_is_applied(
+    tmp_path: Path, signer: CloudKey, key_file: Path
+) -> None:
     old = OnnxModel.load(build_model(tmp_path / "old.onnx", version="1"))
     host = FakeHost(old)
-    updater = make_updater(tmp_path / "state", host)
+    updater = make_updater(tmp_path / "state", host, signing_key_file=key_file)
     with pytest.raises(UpdateError):
-        updater.handle_command(Command("demo", "pump-001", 0.0, "set_desired_state", {"model_id": "x"}))
-    assert updater.status == "failed:invalid_command"
-    updater.handle_command(Command("demo", "pump-001", 0.0, "set_desired_state", {"threshold": 9.0}))
+        updater.handle_command(settings_command(signer, gain=2.0))
+    assert updater.status == "failed:invalid_command" and "gain" in updater.health()["update_detail"]
+    updater.handle_command(settings_command(signer, threshold=9.0))
     assert run_to_end(updater, host) == "applied"
     assert old.info.threshold == 9.0 and host.model is old
 
 
-@pytest.mark.parametrize("rate", [float("nan"), float("inf"), 0.0, -1.0, 1001.0, True])
-def test_an_insane_sample_rate_is_refused_with_the_reason(tmp_path: Path, rate: object) -> None:
+@pytest.mark.parametrize("rate", [0.0, -1.0, 1001.0, 1e300])  # NaN and infinity: no manifest text holds them
+def test_an_insane_sample_rate_is_refused_with_the_reason(
+    tmp_path: Path, signer: CloudKey, key_file: Path, rate: float
+) -> None:
     host = FakeHost(None)
-    updater = make_updater(tmp_path / "state", host, rate_hz=5.0)
-    with pytest.raises(UpdateError, match="sample_rate_hz must be"):
-        updater.handle_command(Command("demo", "pump-001", 0.0, "set_desired_state", {"sample_rate_hz": rate}))
-    assert updater.status == "failed:invalid_command" and "sample_rate_hz" in updater.health()["update_detail"]
+    updater = make_updater(tmp_path / "state", host, rate_hz=5.0, signing_key_file=key_file)
+    with pytest.raises(UpdateError):
+        updater.handle_command(settings_command(signer, sample_rate_hz=rate))
+    assert updater.status == "failed:invalid_command"
+    assert "sample_rate_hz must be" in updater.health()["update_detail"]
     assert host.rate_hz == 0.0 and updater.sample_rate() == 5.0
 
 
-def test_a_replay_keeps_its_pace_and_says_so(tmp_path: Path) -> None:
+def test_a_replay_keeps_its_pace_and_says_so(tmp_path: Path, signer: CloudKey, key_file: Path) -> None:
     host = FakeHost(None, paced=True)
-    updater = make_updater(tmp_path / "state", host, rate_hz=5.0)
-    updater.handle_command(Command("demo", "pump-001", 0.0, "set_desired_state", {"sample_rate_hz": 20}))
+    updater = make_updater(tmp_path / "state", host, rate_hz=5.0, signing_key_file=key_file)
+    updater.handle_command(settings_command(signer, sample_rate_hz=20))
     assert run_to_end(updater, host) == "applied"
     assert "sample_rate_hz 20 not applied: the sensor keeps its own pace" in updater.health()["update_detail"]
     assert updater.sample_rate() == 5.0  # not persisted: nothing to restore at a restart
@@ -237,7 +209,7 @@ def test_the_signing_key_is_fetched_with_the_links_token(
 ) -> None:
     server.token = SECRET  # the cloud refuses the signing key, as the artifact, without it
     host, content = FakeHost(None), artifact(tmp_path, "2")
-    updater = make_updater(tmp_path / "state", host)
+    updater = make_updater(tmp_path / "state", host, signing_key_tofu=True)
     updater.handle_command(desired_command(server.add("v2", content), content, signer, "test-pump", "2"))
     assert run_to_end(updater, host) == "probation"
     assert f"{SIGNING_KEY_PATH}?token={SECRET}" in server.requests
@@ -251,10 +223,16 @@ def test_a_refused_link_fails_the_update_for_good_with_its_reason(
     server.token = SECRET
     host, content = FakeHost(None), artifact(tmp_path, "2")
     pinned = signer.write_pem(tmp_path / "key.pem") if trust == "pinned" else None
-    updater = make_updater(tmp_path / "state", host, signing_key_file=pinned)
-    updater.handle_command(desired_command(server.add("v2", content), content, signer, "test-pump", "2"))
+    updater = make_updater(tmp_path / "state", host, signing_key_file=pinned, signing_key_tofu=trust == "tofu")
+    command = desired_command(server.add("v2", content), content, signer, "test-pump", "2")
     server.token = "rotated"  # the link expired (or was revoked) before the device got to it
-    assert run_to_end(updater, host) == "failed:link_refused"
+    if trust == "tofu":  # the key is fetched when the command arrives, with the same link
+        with pytest.raises(UpdateError):
+            updater.handle_command(command)
+        assert updater.status == "failed:link_refused"
+    else:
+        updater.handle_command(command)
+        assert run_to_end(updater, host) == "failed:link_refused"
     detail = updater.health()["update_detail"]
     assert "expired or revoked" in detail and "new desired state" in detail and SECRET not in detail
     fetching = "the signing key" if trust == "tofu" else "the artifact"
@@ -265,7 +243,7 @@ def test_a_refused_link_fails_the_update_for_good_with_its_reason(
 
 
 def test_the_links_token_reaches_no_log_status_or_report(
-    tmp_path: Path, server: ArtifactServer, signer: CloudKey, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, server: ArtifactServer, signer: CloudKey, key_file: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="edge")
     server.token = SECRET
@@ -275,7 +253,7 @@ def test_the_links_token_reaches_no_log_status_or_report(
     for case, url in [("missing", good.replace("/versions/2/", "/versions/9/")), ("refused", good), ("ok", good)]:
         server.token = "rotated" if case == "refused" else SECRET
         host, state = FakeHost(None), tmp_path / case
-        updater = make_updater(state, host, signing_key_file=signer.write_pem(tmp_path / "key.pem"))
+        updater = make_updater(state, host, signing_key_file=key_file)
         updater.handle_command(desired_command(url, content, signer, "test-pump", "2"))
         status = run_to_end(updater, host)
         assert status == {"missing": "failed:download", "refused": "failed:link_refused", "ok": "probation"}[case]

@@ -7,6 +7,7 @@ from fastapi import APIRouter, status
 from cloud.api.access import AuditDep, PrincipalDep, allow
 from cloud.api.account_schemas import ApiKeyCreate, ApiKeyIssued, ApiKeyPublic, UserCreate, UserPublic
 from cloud.api.deps import SessionDep
+from cloud.api.params import KeyIdPath, RowIdPath
 from cloud.api.timestamps import optional_utc, utc
 from cloud.audit.trail import Change
 from cloud.auth.account_changes import user_fields
@@ -36,7 +37,7 @@ def add_user(body: UserCreate, session: SessionDep, auditor: AuditDep) -> UserPu
 
 
 @router.post("/users/{user_id}/deactivate", dependencies=[_WRITE], responses={404: {}})
-def deactivate_user(user_id: int, session: SessionDep, auditor: AuditDep) -> UserPublic:
+def deactivate_user(user_id: RowIdPath, session: SessionDep, auditor: AuditDep) -> UserPublic:
     """The user can no longer sign in, and its access tokens stop working at once."""
     row = get_user(session, auditor.principal.scope, user_id)
     before = user_fields(row)
@@ -61,7 +62,7 @@ def add_api_key(body: ApiKeyCreate, session: SessionDep, auditor: AuditDep) -> A
 
 
 @router.delete("/api-keys/{key_id}", dependencies=[_WRITE], responses={404: {}})
-def revoke_key(key_id: str, session: SessionDep, auditor: AuditDep) -> ApiKeyPublic:
+def revoke_key(key_id: KeyIdPath, session: SessionDep, auditor: AuditDep) -> ApiKeyPublic:
     """Revoke an API key; requests with it are refused from now on."""
     row, _changed = auditor.account_changes().revoke_api_key(key_id, auditor.principal.scope)
     session.commit()

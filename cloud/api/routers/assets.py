@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
 
 from cloud.api.access import PrincipalDep, allow
 from cloud.api.deps import NowDep, SessionDep, SettingsDep, TimeSeriesDep
+from cloud.api.params import DeviceIdPath
 from cloud.api.schemas import AssetDetail, AssetSummary, ChannelInfo, ChannelSeries, TelemetrySeries
-from cloud.api.timestamps import epoch, optional_utc, utc
+from cloud.api.timestamps import IsoTime, clamp, epoch, optional_utc, utc
 from cloud.auth.roles import Permission
 from cloud.maintenance.health import asset_health
 from cloud.settings import CloudSettings
@@ -43,8 +43,8 @@ def read_assets(
 
 @router.get("/{device_id}", dependencies=[allow(Permission.ASSETS_READ)], responses={404: {}})
 def read_asset(
-    device_id: str, session: SessionDep, principal: PrincipalDep, timeseries: TimeSeriesDep, settings: SettingsDep,
-    now: NowDep,
+    device_id: DeviceIdPath, session: SessionDep, principal: PrincipalDep, timeseries: TimeSeriesDep,
+    settings: SettingsDep, now: NowDep,
 ) -> AssetDetail:
     """One asset: its channels (canonical units), model, health and how many readings are stored."""
     asset = get_asset(session, device_id, principal.scope)
@@ -65,14 +65,15 @@ def read_asset(
 
 @router.get("/{device_id}/telemetry", dependencies=[allow(Permission.TELEMETRY_READ)], responses={404: {}})
 def read_telemetry(
-    device_id: str,
+    device_id: DeviceIdPath,
     session: SessionDep,
     principal: PrincipalDep,
     timeseries: TimeSeriesDep,
     now: NowDep,
-    start: Annotated[datetime | None, Query(description="ISO-8601; default: an hour before `end`")] = None,
-    end: Annotated[datetime | None, Query(description="ISO-8601; default: now")] = None,
-    step: Annotated[float | None, Query(description=f"bucket seconds; default: ≤ {TARGET_POINTS} buckets")] = None,
+    start: Annotated[IsoTime | None, Query(description="ISO-8601; default: an hour before `end`")] = None,
+    end: Annotated[IsoTime | None, Query(description="ISO-8601; default: now")] = None,
+    step: Annotated[float | None, Query(gt=0, allow_inf_nan=False,
+                                        description=f"bucket seconds; default: ≤ {TARGET_POINTS} buckets")] = None,
 ) -> TelemetrySeries:
     """Mean per channel of each `step`-second bucket in [start, end); empty buckets are left out."""
     asset = get_asset(session, device_id, principal.scope)
@@ -97,20 +98,20 @@ def read_telemetry(
 
 
 def _resolve_range(
-    start: datetime | None, end: datetime | None, step: float | None, now: float
+    start: IsoTime | None, end: IsoTime | None, step: float | None, now: float
 ) -> tuple[float, float, float]:
     last = now if end is None else epoch(end)
-    first = last - DEFAULT_RANGE_S if start is None else epoch(start)
+    first = clamp(last - DEFAULT_RANGE_S) if start is None else epoch(start)
     if not first < last:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="start must be before end")
     span = last - first
     bucket = max(1.0, math.ceil(span / TARGET_POINTS)) if step is None else step
     if not (math.isfinite(bucket) and bucket > 0):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="step must be a positive number of seconds")
-    if span / bucket > MAX_POINTS:
+    if span / bucket > MAX_POINTS:  # a tiny step makes this infinite: no ceil() of it
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail=f"{math.ceil(span / bucket)} buckets requested; at most {MAX_POINTS} (use a larger step)",
+            detail=f"{span:g} s in steps of {bucket:g} s is over {MAX_POINTS} buckets (use a larger step)",
         )
     return first, last, bucket
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -10,7 +9,8 @@ from fastapi import APIRouter, Query
 from cloud.api.access import PrincipalDep, allow
 from cloud.api.account_schemas import AuditEntryPublic
 from cloud.api.deps import SessionDep
-from cloud.api.timestamps import epoch, utc
+from cloud.api.params import NO_NUL
+from cloud.api.timestamps import IsoTime, epoch, utc
 from cloud.audit.trail import MAX_LIMIT, query
 from cloud.auth.roles import Permission
 
@@ -21,9 +21,11 @@ router = APIRouter(prefix="/audit", tags=["audit"])
 def read_audit(
     session: SessionDep,
     principal: PrincipalDep,
-    since: Annotated[datetime | None, Query(description="ISO-8601; entries at or after this time")] = None,
-    actor: Annotated[str | None, Query(max_length=200, description="e.g. user:alice or api_key:ci-bot")] = None,
-    object: Annotated[str | None, Query(max_length=240, description="TYPE or TYPE:ID, e.g. work_order:12")] = None,
+    since: Annotated[IsoTime | None, Query(description="ISO-8601; entries at or after this time")] = None,
+    actor: Annotated[str | None, Query(max_length=200, pattern=NO_NUL,
+                                       description="e.g. user:alice or api_key:ci-bot")] = None,
+    object: Annotated[str | None, Query(max_length=240, pattern=NO_NUL,
+                                        description="TYPE or TYPE:ID, e.g. work_order:12")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
 ) -> list[AuditEntryPublic]:
     """Who changed what, when, from where, with the state before and after; newest first."""

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Form, Request, status
 
 from cloud.api.access import PUBLIC, PrincipalDep, allow, client_address
 from cloud.api.account_schemas import PrincipalPublic, SignOut, TokenPublic
 from cloud.api.deps import ContextDep, NowDep, SessionDep
+from cloud.api.params import NO_NUL
+from cloud.api.responses import RETRY_LATER
 from cloud.audit.trail import Change, record
 from cloud.auth.accounts import user_principal
 from cloud.auth.roles import Permission
-from cloud.errors import AuthenticationError
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -23,15 +24,15 @@ _GRANTS = "password or refresh_token"
     "/token",
     dependencies=[PUBLIC],
     responses={401: {"description": "wrong username or password, or an invalid refresh token"},
-               429: {"description": "too many failed sign-ins; see Retry-After"}},
+               429: {**RETRY_LATER, "description": "too many failed sign-ins; try again after `Retry-After`"}},
 )
 def issue_token(
     request: Request,
     context: ContextDep,
     session: SessionDep,
     now: NowDep,
-    grant_type: Annotated[str, Form(description=_GRANTS)],
-    username: Annotated[str, Form(max_length=128)] = "",
+    grant_type: Annotated[Literal["password", "refresh_token"], Form(description=_GRANTS)],
+    username: Annotated[str, Form(max_length=128, pattern=NO_NUL)] = "",
     password: Annotated[str, Form(max_length=1024)] = "",
     refresh_token: Annotated[str, Form(max_length=512)] = "",
 ) -> TokenPublic:
@@ -41,10 +42,8 @@ def issue_token(
         pair = context.sign_in.with_password(session, username, password, client, now)
         record(session, user_principal(pair.user), client,
                Change("sign_in", "user", str(pair.user.id), pair.user.tenant), now)
-    elif grant_type == "refresh_token":
-        pair = context.sign_in.with_refresh_token(session, refresh_token, now)
     else:
-        raise AuthenticationError(f"unsupported grant_type {grant_type[:32]!r}; use {_GRANTS}")
+        pair = context.sign_in.with_refresh_token(session, refresh_token, now)
     session.commit()
     return TokenPublic(access_token=pair.access_token, expires_in=int(pair.expires_in),
                        refresh_token=pair.refresh_token)

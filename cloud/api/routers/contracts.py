@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 from cloud.api.access import AuditDep, PrincipalDep, allow
 from cloud.api.deps import NowDep, SessionDep, SettingsDep
 from cloud.api.model_schemas import ContractCreate, ContractPublic
+from cloud.api.params import DeviceIdPath
 from cloud.api.timestamps import utc
 from cloud.audit.trail import Change
 from cloud.auth.accounts import get_customer
@@ -23,7 +24,7 @@ router = APIRouter(prefix="/assets", tags=["contracts"])
 
 
 @router.put("/{device_id}/contract", dependencies=[allow(Permission.CONTRACTS_WRITE)], responses={404: {}, 422: {}})
-def write_contract(device_id: str, contract: ContractCreate, session: SessionDep, auditor: AuditDep,
+def write_contract(device_id: DeviceIdPath, contract: ContractCreate, session: SessionDep, auditor: AuditDep,
                    now: NowDep) -> ContractPublic:
     """Set (or replace) the asset's contract; it may precede the device's first message."""
     principal = auditor.principal
@@ -41,7 +42,7 @@ def write_contract(device_id: str, contract: ContractCreate, session: SessionDep
 
 @router.get("/{device_id}/contract", dependencies=[allow(Permission.CONTRACTS_READ)], responses={404: {}})
 def read_contract(
-    device_id: str, session: SessionDep, principal: PrincipalDep, settings: SettingsDep
+    device_id: DeviceIdPath, session: SessionDep, principal: PrincipalDep, settings: SettingsDep
 ) -> ContractPublic:
     """The horizon that applies to the asset: its contract's, or the platform default (`source` says which)."""
     row = visible_contract(session, device_id, principal.scope)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -11,7 +10,8 @@ from fastapi import APIRouter, Query
 from cloud.api.access import AuditDep, PrincipalDep, allow
 from cloud.api.dead_letter_schemas import DeadLetterDetail, DeadLetterPublic, ReplayPublic
 from cloud.api.deps import NowDep, ReplayDep, SessionDep
-from cloud.api.timestamps import epoch, optional_utc, utc
+from cloud.api.params import NO_NUL, DeviceQuery, RowIdPath
+from cloud.api.timestamps import IsoTime, epoch, optional_utc, utc
 from cloud.auth.roles import Permission
 from cloud.ingest.replay import replay_letter
 from cloud.store.dead_letter_tables import DeadLetterRow
@@ -26,9 +26,10 @@ _READ, _REPLAY = allow(Permission.DEAD_LETTERS_READ), allow(Permission.DEAD_LETT
 def read_dead_letters(
     session: SessionDep,
     principal: PrincipalDep,
-    reason: Annotated[str | None, Query(max_length=64, description="e.g. malformed, unit, device_rate_limited")] = None,
-    device: Annotated[str | None, Query(max_length=64, description="device id")] = None,
-    since: Annotated[datetime | None, Query(description="ISO-8601; received at or after this time")] = None,
+    reason: Annotated[str | None, Query(max_length=64, pattern=NO_NUL,
+                                        description="e.g. malformed, unit, device_rate_limited")] = None,
+    device: DeviceQuery = None,
+    since: Annotated[IsoTime | None, Query(description="ISO-8601; received at or after this time")] = None,
     pending_only: Annotated[bool, Query(description="only those not replayed yet")] = False,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
 ) -> list[DeadLetterPublic]:
@@ -39,7 +40,7 @@ def read_dead_letters(
 
 
 @router.get("/{dead_letter_id}", dependencies=[_READ], responses={404: {}})
-def read_dead_letter(dead_letter_id: int, session: SessionDep, principal: PrincipalDep) -> DeadLetterDetail:
+def read_dead_letter(dead_letter_id: RowIdPath, session: SessionDep, principal: PrincipalDep) -> DeadLetterDetail:
     """One dead letter with its payload as received."""
     row = get_dead_letter(session, dead_letter_id, principal.scope)
     try:
@@ -53,7 +54,7 @@ def read_dead_letter(dead_letter_id: int, session: SessionDep, principal: Princi
 @router.post("/{dead_letter_id}/replay", dependencies=[_REPLAY],
              responses={404: {}, 503: {"description": "the stores cannot take messages now"}})
 def replay_dead_letter(
-    dead_letter_id: int, session: SessionDep, auditor: AuditDep, replay: ReplayDep, now: NowDep
+    dead_letter_id: RowIdPath, session: SessionDep, auditor: AuditDep, replay: ReplayDep, now: NowDep
 ) -> ReplayPublic:
     """Feed the dead letter's topic and payload through the ingest again (once its cause is fixed).
 

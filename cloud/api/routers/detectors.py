@@ -7,12 +7,14 @@ from fastapi import APIRouter, status
 from cloud.api.access import AuditDep, allow
 from cloud.api.deps import ContextDep, LinksDep, NowDep, RawReadingsDep, SessionDep, SignerDep
 from cloud.api.model_schemas import CalibrationPublic, DesiredStatePublic, DetectorFitCreate, DetectorFitPublic
+from cloud.api.params import DeviceIdPath
+from cloud.api.responses import RETRY_LATER
 from cloud.api.routers.models import model_public
 from cloud.api.timestamps import epoch, utc
 from cloud.audit.trail import Change
 from cloud.auth.roles import Permission
 from cloud.registry.artifact_links import ArtifactLinks
-from cloud.registry.desired_state import desired_state_command, mark_published, request_model
+from cloud.registry.desired_state import CommandSender, request_model
 from cloud.registry.detector_fit import CalibrationSelection, FittedModel, fit_asset_detector
 from cloud.settings import CloudSettings
 from cloud.store.assets import get_asset
@@ -25,10 +27,11 @@ router = APIRouter(prefix="/assets", tags=["models"])
     "/{device_id}/detector",
     dependencies=[allow(Permission.MODELS_WRITE)],
     status_code=status.HTTP_201_CREATED,
-    responses={404: {}, 422: {"description": "too few stored readings, or no detector for the asset's kind"}},
+    responses={404: {}, 422: {"description": "too few stored readings, or no detector for the asset's kind"},
+               429: {**RETRY_LATER, "description": "too many models are being checked; try again after `Retry-After`"}},
 )
 def fit_detector_for_asset(
-    device_id: str,
+    device_id: DeviceIdPath,
     context: ContextDep,
     session: SessionDep,
     auditor: AuditDep,
@@ -40,9 +43,9 @@ def fit_detector_for_asset(
 ) -> DetectorFitPublic:
     """Fit the asset's anomaly detector on its stored calibration, register it and set it as the device's model.
 
-    The device is told on its commands topic (`set_desired_state`, QoS 1) where to fetch the artifact (a signed,
-    expiring link) and which digest and signature to check; the desired state is stored even if the broker is
-    unreachable.
+    The device is told on its commands topic (`set_desired_state`, QoS 1, with a manifest signed under its next
+    counter) where to fetch the artifact (a signed, expiring link) and which digest to check; the desired state is
+    stored even if the broker is unreachable.
     """
     fit = fit or DetectorFitCreate()
     who = auditor.principal.label
@@ -50,17 +53,14 @@ def fit_detector_for_asset(
     selection = _selection(fit, context.settings)
     fitted = fit_asset_detector(session, reader, signer, asset, selection, now, who)
     model = fitted.registration.row
-    desired = request_model(session, asset, model, who, now, fitted.explanation)
+    desired = request_model(session, asset, model, who, now, fitted.explanation, signer)
     auditor.record(Change("fit_detector", "model", f"{model.model_id}@{model.version}", asset.tenant, after={
         "device_id": asset.device_id, "sha256": model.sha256, "calibration_readings": fitted.rows}))
     auditor.record(Change("set_desired_state", "device", asset.device_id, asset.tenant, after={
         "model_id": model.model_id, "model_version": model.version}))
     # Committed before the device hears of it, so the artifact it is sent to fetch exists.
     session.commit()
-    command = desired_state_command(asset, model, links.link(asset, model), now)
-    if context.publish_command is not None and context.publish_command(command):
-        mark_published(desired, command, now)
-        session.commit()
+    CommandSender(links, signer, context.publish_command).push(session, asset, model, desired, now)
     return DetectorFitPublic(
         model=model_public(model),
         calibration=_calibration(fitted),

@@ -5,11 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from cloud.api.access import AuditDep, PrincipalDep, allow
-from cloud.api.deps import ContextDep, LinksDep, NowDep, SessionDep
+from cloud.api.deps import ContextDep, LinksDep, NowDep, SessionDep, SignerDep
 from cloud.api.device_schemas import DesiredStateChange, DesiredStateView, DeviceStateView, ReportedStateView
+from cloud.api.params import DeviceIdPath
 from cloud.api.timestamps import optional_utc, utc
 from cloud.audit.trail import Change
 from cloud.auth.roles import Permission
+from cloud.registry.desired_state import CommandSender
 from cloud.registry.device_state import DesiredChange, DeviceState, current_desired, device_state, set_desired
 from cloud.store.assets import get_asset
 from cloud.store.tables import DesiredStateRow
@@ -18,7 +20,7 @@ router = APIRouter(prefix="/devices", tags=["devices"])
 
 
 @router.get("/{device_id}/state", dependencies=[allow(Permission.DEVICES_READ)], responses={404: {}})
-def read_device_state(device_id: str, session: SessionDep, principal: PrincipalDep) -> DeviceStateView:
+def read_device_state(device_id: DeviceIdPath, session: SessionDep, principal: PrincipalDep) -> DeviceStateView:
     """What the device should run, what it reports running (and how its last update went), and whether they agree."""
     return state_view(device_state(session, get_asset(session, device_id, principal.scope)))
 
@@ -26,11 +28,12 @@ def read_device_state(device_id: str, session: SessionDep, principal: PrincipalD
 @router.put("/{device_id}/state", dependencies=[allow(Permission.DEVICES_WRITE)],
             responses={404: {}, 422: {"description": "the model does not fit the device"}})
 def write_device_state(
-    device_id: str, change: DesiredStateChange, context: ContextDep, session: SessionDep, auditor: AuditDep,
-    links: LinksDep, now: NowDep,
+    device_id: DeviceIdPath, change: DesiredStateChange, context: ContextDep, session: SessionDep, auditor: AuditDep,
+    links: LinksDep, signer: SignerDep, now: NowDep,
 ) -> DeviceStateView:
     """Set the device's desired model (a registered version of its tenant) and sample rate; pushed as
-    `set_desired_state` with a signed, expiring artifact link."""
+    `set_desired_state` with a manifest signed under the device's next counter and a signed, expiring artifact
+    link."""
     asset = get_asset(session, device_id, auditor.principal.scope)
     before = _desired_fields(current_desired(session, device_id))
     desired = DesiredChange(change.model_id, change.model_version, auditor.principal.label, change.explanation,
@@ -39,7 +42,7 @@ def write_device_state(
     auditor.record(Change("set_desired_state", "device", asset.device_id, asset.tenant, before, {
         "model_id": change.model_id, "model_version": change.model_version, "sample_rate_hz": change.sample_rate_hz,
         "explanation": change.explanation}))
-    set_desired(session, asset, desired, links, now, context.publish_command)
+    set_desired(session, asset, desired, CommandSender(links, signer, context.publish_command), now)
     return state_view(device_state(session, asset))
 
 

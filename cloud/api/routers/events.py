@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from cloud.api.access import PrincipalDep, allow
 from cloud.api.deps import SessionDep
+from cloud.api.params import DeviceQuery, RowIdPath
 from cloud.api.schemas import EventKindName, EventOut, ModelOut, RulOut, WindowOut
-from cloud.api.timestamps import epoch, utc
+from cloud.api.timestamps import IsoTime, epoch, utc
 from cloud.auth.roles import Permission
 from cloud.store.events import get_event, list_events
 from cloud.store.tables import EventRow
@@ -22,9 +22,9 @@ router = APIRouter(prefix="/events", tags=["events"])
 def read_events(
     session: SessionDep,
     principal: PrincipalDep,
-    asset: Annotated[str | None, Query(description="device id")] = None,
+    asset: DeviceQuery = None,
     kind: EventKindName | None = None,
-    since: Annotated[datetime | None, Query(description="ISO-8601; events at or after this time")] = None,
+    since: Annotated[IsoTime | None, Query(description="ISO-8601; events at or after this time")] = None,
     anomalies_only: Annotated[bool, Query(description="only events with is_anomaly")] = False,
     limit: Annotated[int, Query(ge=1, le=100_000)] = 100,
 ) -> list[EventOut]:
@@ -41,7 +41,7 @@ def read_events(
 
 
 @router.get("/{event_id}", dependencies=[allow(Permission.EVENTS_READ)], responses={404: {}})
-def read_event(event_id: int, session: SessionDep, principal: PrincipalDep) -> EventOut:
+def read_event(event_id: RowIdPath, session: SessionDep, principal: PrincipalDep) -> EventOut:
     return event_out(get_event(session, event_id, principal.scope))
 
 

@@ -17,6 +17,8 @@ from cloud.api.model_schemas import (
     ModelPublic,
     SigningKeyPublic,
 )
+from cloud.api.params import NAME_PATTERN, ModelIdPath, VersionPath
+from cloud.api.responses import RETRY_LATER
 from cloud.api.timestamps import utc
 from cloud.audit.trail import Change
 from cloud.auth.principal import Principal
@@ -25,7 +27,7 @@ from cloud.errors import NotFoundError
 from cloud.maintenance.findings import field_precision
 from cloud.registry.artifact_links import artifact_path
 from cloud.registry.artifacts import describe_artifact
-from cloud.registry.signing import ALGORITHM
+from cloud.registry.signing import ALGORITHM, SIGNED_MESSAGES
 from cloud.registry.store import get_model, list_models, model_content, register_artifact
 from cloud.store.scope import Scope
 from cloud.store.tables import ModelArtifactRow
@@ -33,7 +35,8 @@ from cloud.store.tables import ModelArtifactRow
 router = APIRouter(prefix="/models", tags=["models"])
 
 _READ = allow(Permission.MODELS_READ)
-_TENANT = Query(max_length=64, description="platform administrators: only this tenant's (others: their own)")
+_TENANT = Query(pattern=NAME_PATTERN, max_length=64,
+                description="platform administrators: only this tenant's (others: their own)")
 _UPLOAD = {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}
 _DOWNLOAD = {"content": {"application/octet-stream": {}}, "description": "the ONNX bytes, or the requested range"}
 
@@ -49,6 +52,7 @@ _DOWNLOAD = {"content": {"application/octet-stream": {}}, "description": "the ON
         413: {},
         415: {},
         422: {"description": "the artifact is refused; `detail` says why"},
+        429: {**RETRY_LATER, "description": "too many uploads are being checked; try again after `Retry-After`"},
     },
 )
 def register_model(
@@ -58,7 +62,8 @@ def register_model(
     signer: SignerDep,
     now: NowDep,
     response: Response,
-    tenant: Annotated[str | None, Query(max_length=64, description="platform administrators only: whose")] = None,
+    tenant: Annotated[str | None, Query(pattern=NAME_PATTERN, max_length=64,
+                                        description="platform administrators only: whose")] = None,
 ) -> ModelPublic:
     """Register an ONNX artifact (raw bytes) in the caller's tenant: validated, hashed and signed here; id and
     version from its metadata."""
@@ -81,8 +86,9 @@ def read_models(
     principal: PrincipalDep,
     tenant: Annotated[str | None, _TENANT] = None,
     kind: ModelKind | None = None,
-    asset_kind: str | None = None,
-    device: Annotated[str | None, Query(description="models fitted for this asset (device id)")] = None,
+    asset_kind: Annotated[str | None, Query(pattern=NAME_PATTERN, max_length=64)] = None,
+    device: Annotated[str | None, Query(pattern=NAME_PATTERN, max_length=64,
+                                        description="models fitted for this asset (device id)")] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
 ) -> list[ModelPublic]:
     """Registered model versions, newest registration first."""
@@ -92,14 +98,17 @@ def read_models(
 
 @router.get("/signing-key", dependencies=[allow(Permission.SIGNING_KEY_READ)])
 def read_signing_key(signer: SignerDep) -> SigningKeyPublic:
-    """The public key every artifact signature verifies against; devices pin it."""
+    """The public key that `set_desired_state` manifests (and artifact digests) verify against.
+
+    Devices get it from their provisioning bundle (`signing-key.pem`), not from here: this shows it, to compare.
+    """
     key = signer.public_key
     return SigningKeyPublic(
         algorithm=ALGORITHM,
         key_id=key.key_id,
         public_key=key.raw_base64,
         public_key_pem=key.pem,
-        signed_message="the raw 32-byte SHA-256 digest of the artifact's bytes",
+        signed_message=SIGNED_MESSAGES,
     )
 
 
@@ -121,7 +130,7 @@ def read_field_precision(session: SessionDep, principal: PrincipalDep) -> list[F
 
 @router.get("/{model_id}/versions/{version}", dependencies=[_READ], responses={404: {}})
 def read_model(
-    model_id: str, version: str, session: SessionDep, principal: PrincipalDep,
+    model_id: ModelIdPath, version: VersionPath, session: SessionDep, principal: PrincipalDep,
     tenant: Annotated[str | None, _TENANT] = None,
 ) -> ModelPublic:
     """One model version: its input schema, threshold, metrics, digest and signature."""
@@ -132,11 +141,13 @@ def read_model(
     "/{model_id}/versions/{version}/artifact",
     response_class=Response,
     dependencies=[allow(Permission.ARTIFACTS_DOWNLOAD)],
-    responses={200: _DOWNLOAD, 206: _DOWNLOAD, 404: {}, 416: {"description": "the range lies outside the artifact"}},
+    responses={200: _DOWNLOAD, 206: _DOWNLOAD, 404: {},
+               416: {"description": "the range lies outside the artifact",
+                     "content": {"application/octet-stream": {}}}},
 )
 def download_artifact(
-    model_id: str,
-    version: str,
+    model_id: ModelIdPath,
+    version: VersionPath,
     session: SessionDep,
     principal: PrincipalDep,
     range_header: Annotated[str | None, Header(alias="Range")] = None,

@@ -6,13 +6,14 @@ from fastapi import APIRouter, status
 from sqlalchemy.orm import Session
 
 from cloud.api.access import AuditDep, PrincipalDep, allow
-from cloud.api.deps import ContextDep, LinksDep, NowDep, SessionDep
+from cloud.api.deps import ContextDep, LinksDep, NowDep, SessionDep, SignerDep
 from cloud.api.device_schemas import RolloutCreate, RolloutDeviceView, RolloutView
+from cloud.api.params import RowIdPath
 from cloud.api.timestamps import optional_utc, utc
 from cloud.audit.trail import Change
 from cloud.auth.roles import Permission
+from cloud.registry.desired_state import CommandSender
 from cloud.registry.rollouts import (
-    CommandSender,
     RolloutPlan,
     advance,
     create_rollout,
@@ -32,7 +33,7 @@ _READ, _WRITE = allow(Permission.ROLLOUTS_READ), allow(Permission.ROLLOUTS_WRITE
 @router.post("", status_code=status.HTTP_201_CREATED, dependencies=[_WRITE],
              responses={404: {"description": "unknown model"}, 422: {"description": "the plan does not fit"}})
 def start_rollout(body: RolloutCreate, context: ContextDep, session: SessionDep, auditor: AuditDep, links: LinksDep,
-                  now: NowDep) -> RolloutView:
+                  signer: SignerDep, now: NowDep) -> RolloutView:
     """Start a rollout to devices of the caller's tenant: its first stage's devices are sent `set_desired_state` now."""
     tenant = auditor.principal.tenant_for(body.tenant)
     plan = RolloutPlan(tenant, body.model_id, body.model_version, body.devices, body.group, body.stages,
@@ -42,7 +43,8 @@ def start_rollout(body: RolloutCreate, context: ContextDep, session: SessionDep,
         # Called before the rollout's first commit, so the trail never misses a started rollout.
         auditor.record(Change("start", "rollout", str(rollout.id), tenant, after=body.model_dump(exclude={"tenant"})))
 
-    rollout = create_rollout(session, plan, now, CommandSender(links, context.publish_command), audit_start)
+    sender = CommandSender(links, signer, context.publish_command)
+    rollout = create_rollout(session, plan, now, sender, audit_start)
     return rollout_view(session, rollout)
 
 
@@ -53,19 +55,19 @@ def read_rollouts(session: SessionDep, principal: PrincipalDep) -> list[RolloutV
 
 
 @router.get("/{rollout_id}", dependencies=[_READ], responses={404: {}})
-def read_rollout(rollout_id: int, session: SessionDep, principal: PrincipalDep) -> RolloutView:
+def read_rollout(rollout_id: RowIdPath, session: SessionDep, principal: PrincipalDep) -> RolloutView:
     """A rollout with each device's stage and status (as of its last advance)."""
     return rollout_view(session, get_rollout(session, principal.scope, rollout_id))
 
 
 @router.post("/{rollout_id}/advance", dependencies=[_WRITE], responses={404: {}})
-def advance_rollout(rollout_id: int, context: ContextDep, session: SessionDep, auditor: AuditDep, links: LinksDep,
-                    now: NowDep) -> RolloutView:
+def advance_rollout(rollout_id: RowIdPath, context: ContextDep, session: SessionDep, auditor: AuditDep, links: LinksDep,
+                    signer: SignerDep, now: NowDep) -> RolloutView:
     """Judge the devices by what they reported and move the rollout on now (the service also does it periodically)."""
     rollout = get_rollout(session, auditor.principal.scope, rollout_id)
     before = {"status": rollout.status, "current_stage": rollout.current_stage}
     auditor.record(Change("advance", "rollout", str(rollout.id), rollout.tenant, before))
-    advance(session, rollout, now, CommandSender(links, context.publish_command))
+    advance(session, rollout, now, CommandSender(links, signer, context.publish_command))
     return rollout_view(session, rollout)
 
 

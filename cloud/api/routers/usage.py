@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
 
 from cloud.api.access import PrincipalDep, allow
 from cloud.api.deps import NowDep, SessionDep
-from cloud.api.timestamps import epoch, optional_utc, utc
+from cloud.api.params import DeviceIdPath
+from cloud.api.timestamps import IsoTime, epoch, optional_utc, utc
 from cloud.api.usage_schemas import CounterValue, UsageView
 from cloud.auth.roles import Permission
 from cloud.store.assets import get_asset
@@ -21,12 +21,12 @@ router = APIRouter(prefix="/assets", tags=["usage"])
 
 @router.get("/{device_id}/usage", dependencies=[allow(Permission.USAGE_READ)], responses={404: {}})
 def read_usage(
-    device_id: str,
+    device_id: DeviceIdPath,
     session: SessionDep,
     principal: PrincipalDep,
     now: NowDep,
-    start: Annotated[datetime | None, Query(description="ISO-8601; default: the beginning of time")] = None,
-    end: Annotated[datetime | None, Query(description="ISO-8601; default: now or the newest report")] = None,
+    start: Annotated[IsoTime | None, Query(description="ISO-8601; default: the beginning of time")] = None,
+    end: Annotated[IsoTime | None, Query(description="ISO-8601; default: now or the newest report")] = None,
 ) -> UsageView:
     """The latest cumulative counters, and the use between the first and last report within the range."""
     get_asset(session, device_id, principal.scope)  # 404 for an asset the caller may not see

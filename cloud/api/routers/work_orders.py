@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from cloud.api.access import AuditDep, PrincipalDep, allow
 from cloud.api.deps import NowDep, SessionDep
+from cloud.api.params import DeviceQuery, RowIdPath
 from cloud.api.schemas import (
     CompletionIn,
     DecisionIn,
@@ -39,7 +40,7 @@ def read_work_orders(
     session: SessionDep,
     principal: PrincipalDep,
     status: WorkOrderStatus | None = None,
-    asset: Annotated[str | None, Query(description="device id")] = None,
+    asset: DeviceQuery = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
 ) -> list[WorkOrderOut]:
     """Work orders, newest first."""
@@ -49,7 +50,7 @@ def read_work_orders(
 
 
 @router.get("/{order_id}", dependencies=[_READ], responses={404: {}})
-def read_work_order(order_id: int, session: SessionDep, principal: PrincipalDep) -> WorkOrderOut:
+def read_work_order(order_id: RowIdPath, session: SessionDep, principal: PrincipalDep) -> WorkOrderOut:
     """One work order with the evidence that opened it (and the technician's finding once completed)."""
     order = get_work_order(session, order_id, principal.scope)
     return work_order_out(order, findings_of(session, [order.id]).get(order.id))
@@ -57,14 +58,14 @@ def read_work_order(order_id: int, session: SessionDep, principal: PrincipalDep)
 
 @router.post("/{order_id}/approve", dependencies=[_DECIDE],
              responses={404: {}, 409: {"description": "not a proposed order"}})
-def approve_work_order(order_id: int, decision: DecisionIn, session: SessionDep, auditor: AuditDep,
+def approve_work_order(order_id: RowIdPath, decision: DecisionIn, session: SessionDep, auditor: AuditDep,
                        now: NowDep) -> WorkOrderOut:
     """A planner approves a proposed order (recorded as decided by the caller's identity)."""
     return _decide(session, auditor, order_id, Verdict.APPROVE, decision, now)
 
 
 @router.post("/{order_id}/reject", dependencies=[_DECIDE], responses={404: {}, 409: {"description": "already closed"}})
-def reject_work_order(order_id: int, decision: DecisionIn, session: SessionDep, auditor: AuditDep,
+def reject_work_order(order_id: RowIdPath, decision: DecisionIn, session: SessionDep, auditor: AuditDep,
                       now: NowDep) -> WorkOrderOut:
     """A planner rejects a proposed (or approved) order; later anomalies may propose a new one."""
     return _decide(session, auditor, order_id, Verdict.REJECT, decision, now)
@@ -72,7 +73,7 @@ def reject_work_order(order_id: int, decision: DecisionIn, session: SessionDep, 
 
 @router.post("/{order_id}/start", dependencies=[_WORK],
              responses={404: {}, 409: {"description": "not an approved order"}})
-def start_work_order(order_id: int, decision: DecisionIn, session: SessionDep, auditor: AuditDep,
+def start_work_order(order_id: RowIdPath, decision: DecisionIn, session: SessionDep, auditor: AuditDep,
                      now: NowDep) -> WorkOrderOut:
     """The technician starts an approved order."""
     return _decide(session, auditor, order_id, Verdict.START, decision, now)
@@ -80,7 +81,7 @@ def start_work_order(order_id: int, decision: DecisionIn, session: SessionDep, a
 
 @router.post("/{order_id}/complete", dependencies=[_WORK],
              responses={404: {}, 409: {"description": "not approved or in progress"}})
-def complete(order_id: int, completion: CompletionIn, session: SessionDep, auditor: AuditDep,
+def complete(order_id: RowIdPath, completion: CompletionIn, session: SessionDep, auditor: AuditDep,
              now: NowDep) -> WorkOrderOut:
     """The technician completes an approved or in-progress order; the finding labels the model that proposed it."""
     order = get_work_order(session, order_id, auditor.principal.scope)
@@ -94,7 +95,7 @@ def complete(order_id: int, completion: CompletionIn, session: SessionDep, audit
     return work_order_out(order, finding)
 
 
-def _decide(session: SessionDep, auditor: AuditDep, order_id: int, verdict: Verdict, decision: DecisionIn,
+def _decide(session: SessionDep, auditor: AuditDep, order_id: RowIdPath, verdict: Verdict, decision: DecisionIn,
             now: float) -> WorkOrderOut:
     order = get_work_order(session, order_id, auditor.principal.scope)
     before = _audited(order)

@@ -6,6 +6,8 @@
     ├── StoreError         the database or time-series store failed (driver errors translated)
     ├── NotFoundError      an asset, event, work order or model does not exist
     ├── ConflictError      the request contradicts what is stored (e.g. a model version with other bytes)
+    │   └── TransitionError  a work order cannot make that move from its status (HTTP 409)
+    ├── InvalidWorkOrderError  a work-order request is incomplete or inconsistent (no reason, a bad window) (HTTP 422)
     ├── InvalidArtifactError  an uploaded model artifact cannot be loaded or its metadata is incomplete
     ├── CalibrationError   a detector cannot be fitted from an asset's stored readings (too few, unknown kind)
     ├── InvalidDesiredStateError  a desired state or rollout does not fit its devices (wrong kind, channels, plan)
@@ -17,6 +19,8 @@
     ├── ScopeRequiredError  a platform administrator must name the tenant a new object belongs to (HTTP 422)
     ├── InvalidAccountError  a user, API key, customer or technician cannot be created as asked (HTTP 422)
     ├── InvalidProfileError  a device profile is malformed (a channel name, unit, label) (HTTP 422)
+    ├── DeliveryError      a notification was not accepted by the mail server or webhook receiver (retried)
+    ├── InvalidFieldDataError  a technician's hours, time zone, home or absence, or a site, is invalid (HTTP 422)
     └── SchemaError        the database's schema is older or newer than this release (the message says what to run)
 """
 
@@ -43,6 +47,14 @@ class NotFoundError(CloudError):
 
 class ConflictError(CloudError):
     """Raised when a request contradicts what is stored (stored versions are immutable)."""
+
+
+class TransitionError(ConflictError):
+    """Raised when a work order cannot move from its status by the requested action; the message says both."""
+
+
+class InvalidWorkOrderError(CloudError):
+    """Raised when a work-order request lacks what its action needs (a reason, a technician, a valid window)."""
 
 
 class InvalidArtifactError(CloudError):
@@ -93,5 +105,17 @@ class InvalidProfileError(CloudError):
     """Raised when a device profile cannot be registered as written; the message says which field and why."""
 
 
+class InvalidFieldDataError(CloudError):
+    """Raised when field-service data (working hours, a time zone, a location, an absence) is invalid."""
+
+
 class SchemaError(CloudError):
     """Raised when the database schema does not match this release; the message names the command to run."""
+
+
+class DeliveryError(CloudError):
+    """Raised when a notifier's server or receiver did not accept a message; `permanent` when retrying cannot help."""
+
+    def __init__(self, message: str, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent

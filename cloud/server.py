@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import socket
 import threading
@@ -31,6 +32,10 @@ from cloud.auth.tokens import TokenIssuer
 from cloud.errors import CloudError, ConfigError
 from cloud.ingest.pipeline import Ingest
 from cloud.ingest.stats import IngestCounters, IngestStats
+from cloud.maintenance.alarms import DAY_S, close_quiet_alarms
+from cloud.notify.channels import outbox_sender
+from cloud.notify.outbox import OutboxSender
+from cloud.periodic import Periodic
 from cloud.registry.artifact_links import ArtifactLinks
 from cloud.registry.command_publisher import CommandPublisher
 from cloud.registry.desired_state import CommandSender
@@ -48,6 +53,9 @@ from cloud.store.timeseries import TimeSeriesStore, open_timeseries_store
 from contract.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
+
+# Alarms close after days of quiet: a sweep every ten minutes is prompt enough and costs one query.
+ALARM_SWEEP_INTERVAL_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -70,6 +78,8 @@ class _Running:
     api: ApiThread | None = None
     rollouts: RolloutTicker | None = None
     rotation: RotationService | None = None
+    notifications: OutboxSender | None = None
+    alarms: Periodic | None = None
 
 
 class CloudService:
@@ -142,6 +152,13 @@ class CloudService:
                 # (cloud.security.rotation_service).
                 running.rotation = RotationService(settings, running.database, self.clock)
                 running.rotation.start()
+            # Notifications queued by decisions (cloud.notify): sent, and retried, from the durable outbox.
+            running.notifications = outbox_sender(settings, running.database, self.clock, running.api.url)
+            running.notifications.start()
+            # Alarms behind a done order close once the asset stayed quiet (cloud.maintenance.alarms).
+            running.alarms = Periodic("alarm-sweep", ALARM_SWEEP_INTERVAL_S, functools.partial(
+                self._close_quiet_alarms, running.database, settings.alarm_quiet_days * DAY_S))
+            running.alarms.start()
         except BaseException:
             self.stop()
             raise
@@ -153,6 +170,10 @@ class CloudService:
         if running is None:
             return
         try:
+            if running.alarms is not None:
+                running.alarms.stop()
+            if running.notifications is not None:
+                running.notifications.stop()
             if running.rotation is not None:
                 running.rotation.stop()
             if running.rollouts is not None:
@@ -167,6 +188,10 @@ class CloudService:
             running.raw_readings.close()
             running.timeseries.close()
             running.database.close()
+
+    def _close_quiet_alarms(self, database: Database, quiet_s: float) -> int:
+        with database.session() as session:
+            return close_quiet_alarms(session, self.clock.time(), quiet_s)
 
     def ingest_stats(self) -> IngestStats:
         """Messages accepted, rejected per reason and readings stored since the last `start()`."""

@@ -37,6 +37,14 @@ class Environment(StrEnum):
     PRODUCTION = "production"
 
 
+class SmtpSecurity(StrEnum):
+    """How the SMTP connection is protected: plain (a local relay), upgraded with STARTTLS, or TLS from the start."""
+
+    NONE = "none"
+    STARTTLS = "starttls"
+    TLS = "tls"
+
+
 class CloudSettings(BaseSettings):
     """Where the cloud service connects, where it listens, and its maintenance rule."""
 
@@ -65,6 +73,13 @@ class CloudSettings(BaseSettings):
     dead_letter_bytes_per_device: int = Field(default=64 * 1024 * 1024, ge=256 * 1024)
     anomaly_events_for_work_order: int = Field(default=3, ge=1, le=10_000)
     anomaly_window_s: float = Field(default=120.0, gt=0.0)
+    # Work orders (cloud.maintenance): closing alarms, due dates from RUL cycles, technicians' photos.
+    alarm_quiet_days: float = Field(default=7.0, gt=0.0, le=3650.0,
+                                    description="a done order's alarms close after this many days without a recurrence")
+    seconds_per_cycle: float = Field(default=3600.0, gt=0.0, le=1e9,
+                                     description="how long one RUL cycle lasts, for due dates from the RUL lower bound")
+    max_attachment_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024,
+                                      description="largest photo a technician may attach to a work order")
     offline_after_s: float = Field(default=120.0, gt=0.0)
     log_level: str = "INFO"
     # The model-signing key (cloud.registry.signing): required outside PAAS_ENV=local, never created there.
@@ -139,6 +154,29 @@ class CloudSettings(BaseSettings):
     broker_username: str = Field(default="", validation_alias="PAAS_BROKER_USERNAME")
     broker_password_file: Path | None = Field(default=None, validation_alias="PAAS_BROKER_PASSWORD_FILE")
     broker_ca_file: Path | None = Field(default=None, validation_alias="PAAS_BROKER_CA_FILE")
+    # Notifications (cloud.notify): e-mail over SMTP, webhooks signed per customer, sent from a durable outbox.
+    smtp_host: str = Field(default="", validation_alias="PAAS_SMTP_HOST", description="empty: e-mail is not sent "
+                           "(rows wait and are retried, then fail, visible at GET /api/v1/notifications)")
+    smtp_port: int = Field(default=0, ge=0, le=65535, validation_alias="PAAS_SMTP_PORT",
+                           description="0: 25, 587 with starttls, 465 with tls")
+    smtp_from: str = Field(default="PaaS maintenance <maintenance@localhost>", validation_alias="PAAS_SMTP_FROM")
+    smtp_username: str = Field(default="", validation_alias="PAAS_SMTP_USERNAME", description="empty: no login")
+    smtp_password_file: Path | None = Field(default=None, validation_alias="PAAS_SMTP_PASSWORD_FILE")
+    smtp_security: SmtpSecurity = Field(default=SmtpSecurity.NONE, validation_alias="PAAS_SMTP_SECURITY")
+    smtp_ca_file: Path | None = Field(default=None, validation_alias="PAAS_SMTP_CA_FILE",
+                                      description="CA certificates (PEM) the SMTP server's is checked against; "
+                                      "default: the system's")
+    notify_retry_s: float = Field(default=30.0, ge=0.1, le=86400.0, validation_alias="PAAS_NOTIFY_RETRY_S",
+                                  description="first retry of a notification the server did not accept")
+    notify_retry_max_s: float = Field(default=3600.0, ge=0.1, le=7 * 86400.0,
+                                      validation_alias="PAAS_NOTIFY_RETRY_MAX_S",
+                                      description="longest wait between retries (exponential, full jitter)")
+    notify_max_attempts: int = Field(default=20, ge=1, le=1000, validation_alias="PAAS_NOTIFY_MAX_ATTEMPTS",
+                                     description="attempts before a notification is marked failed")
+    notify_interval_s: float = Field(default=5.0, ge=0.05, le=3600.0, validation_alias="PAAS_NOTIFY_INTERVAL_S",
+                                     description="seconds between passes of the outbox sender")
+    support_contact: str = Field(default="your service contact", validation_alias="PAAS_SUPPORT_CONTACT",
+                                 max_length=256, description="how a customer reaches a person (in visit notices)")
 
     @field_validator("broker_url")
     @classmethod

@@ -25,17 +25,23 @@ from cloud.api.routers import (
     assets,
     audit,
     auth,
+    contacts,
     contracts,
     dead_letters,
     detectors,
     devices,
     directory,
+    dispatch,
     events,
+    failure_skills,
     health,
     models,
+    notifications,
     profiles,
     rollouts,
+    sites,
     stats,
+    tasks,
     usage,
     work_orders,
 )
@@ -46,18 +52,21 @@ from cloud.errors import (
     InvalidAccountError,
     InvalidArtifactError,
     InvalidDesiredStateError,
+    InvalidFieldDataError,
     InvalidProfileError,
+    InvalidWorkOrderError,
     NotFoundError,
     PermissionDeniedError,
     RetryLaterError,
     ScopeRequiredError,
     StoreError,
+    TransitionError,
 )
-from cloud.maintenance.work_orders import TransitionError
 
 API_PREFIX = "/api/v1"
-_ROUTERS = (auth, accounts, directory, assets, usage, events, work_orders, stats, models, detectors, contracts, devices,
-            rollouts, audit, profiles, dead_letters)
+_ROUTERS = (auth, accounts, directory, assets, usage, events, work_orders, tasks, stats, models, detectors, contracts,
+            devices, rollouts, audit, profiles, dead_letters, sites, failure_skills, dispatch,
+            contacts, notifications)
 _STATUS_OF: tuple[tuple[type[Exception], int], ...] = (
     (NotFoundError, status.HTTP_404_NOT_FOUND),
     (TransitionError, status.HTTP_409_CONFLICT),
@@ -67,6 +76,8 @@ _STATUS_OF: tuple[tuple[type[Exception], int], ...] = (
     (InvalidDesiredStateError, status.HTTP_422_UNPROCESSABLE_CONTENT),
     (InvalidAccountError, status.HTTP_422_UNPROCESSABLE_CONTENT),
     (InvalidProfileError, status.HTTP_422_UNPROCESSABLE_CONTENT),
+    (InvalidWorkOrderError, status.HTTP_422_UNPROCESSABLE_CONTENT),
+    (InvalidFieldDataError, status.HTTP_422_UNPROCESSABLE_CONTENT),
     (ScopeRequiredError, status.HTTP_422_UNPROCESSABLE_CONTENT),
     (PermissionDeniedError, status.HTTP_403_FORBIDDEN),
     (StoreError, status.HTTP_503_SERVICE_UNAVAILABLE),
@@ -103,10 +114,11 @@ def create_app(context: ApiContext) -> FastAPI:
     app.add_exception_handler(RetryLaterError, _retry_later)
     # Added last = outermost: a wrong Host or an oversized body never reaches a route.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes,
-                       max_binary_bytes=max(settings.max_request_bytes, settings.max_artifact_bytes + 1024))
+                       max_binary_bytes=max(settings.max_request_bytes, settings.max_artifact_bytes + 1024,
+                                            settings.max_attachment_bytes + 1024))
     if settings.cors_origin_list:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origin_list, allow_credentials=False,
-                           allow_methods=["GET", "POST", "PUT", "DELETE"],
+                           allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
                            allow_headers=["Authorization", "Content-Type"])
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.trusted_hosts)
     return app

@@ -1,7 +1,9 @@
 """Refuse request bodies over the configured size (413) before a route reads them.
 
-Model artifacts (`application/octet-stream`) may be as large as `PAAS_MAX_ARTIFACT_BYTES`;
-everything else (JSON, forms) as `PAAS_MAX_REQUEST_BYTES`. A declared Content-Length over
+Binary bodies (model artifacts as `application/octet-stream`, technicians' photos as
+`image/jpeg`, `image/png` or `image/webp`) may be as large as the larger of
+`PAAS_MAX_ARTIFACT_BYTES` and `PAAS_MAX_ATTACHMENT_BYTES` (each route then holds its own
+limit); everything else (JSON, forms) as `PAAS_MAX_REQUEST_BYTES`. A declared Content-Length over
 the limit is refused at once; a chunked body is counted as it streams.
 """
 
@@ -11,6 +13,8 @@ import contextlib
 import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+BINARY_TYPES = frozenset({"application/octet-stream", "image/jpeg", "image/png", "image/webp"})
 
 
 class BodyTooLargeError(Exception):
@@ -26,7 +30,7 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        binary = headers.get("content-type", "").split(";")[0].strip().lower() == "application/octet-stream"
+        binary = headers.get("content-type", "").split(";")[0].strip().lower() in BINARY_TYPES
         limit = self.max_binary_bytes if binary else self.max_bytes
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:

@@ -102,8 +102,12 @@ async def read_artifact_body(request: Request, context: ContextDep) -> bytes:
         raise HTTPException(
             status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, detail="send the ONNX file's bytes as application/octet-stream"
         )
-    limit = context.settings.max_artifact_bytes
-    too_large = HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail=f"artifacts are limited to {limit} bytes")
+    return await read_limited(request, context.settings.max_artifact_bytes, "artifacts")
+
+
+async def read_limited(request: Request, limit: int, what: str) -> bytes:
+    """The request body, refused (413) as soon as its declared or streamed size passes `limit`."""
+    too_large = HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail=f"{what} are limited to {limit} bytes")
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise too_large

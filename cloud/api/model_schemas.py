@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from cloud.api.params import NO_NUL, RowId, TenantName
 from cloud.api.timestamps import IsoTime
+from cloud.api.work_order_schemas import ApprovalPolicyIn
 
 ModelKind = Literal["anomaly", "rul"]
 FindingName = Literal["true_fault", "false_alarm"]
@@ -109,6 +110,8 @@ class ContractCreate(BaseModel):
     customer_id: RowId | None = Field(default=None, description="the customer record whose users see this asset")
     tenant: TenantName | None = Field(default=None,
                                       description="platform administrators only, for an asset not seen yet")
+    approval_policy: ApprovalPolicyIn | None = Field(
+        default=None, description="approve this asset's proposals at once when they are this urgent and this sure")
 
 
 class ContractPublic(BaseModel):
@@ -118,6 +121,7 @@ class ContractPublic(BaseModel):
     customer_id: int | None = None
     source: Literal["contract", "default"] = Field(description="default: the asset has no contract")
     updated_at: datetime | None
+    approval_policy: ApprovalPolicyIn | None = None
 
 
 class FieldPrecisionPublic(BaseModel):

@@ -7,11 +7,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cloud.api.params import NO_NUL
+from cloud.api.params import NO_NUL, NOT_BLANK
+from cloud.maintenance.status import Priority, WorkOrderStatus
 from cloud.store.profiles import ProfileSource
 
 HealthStatus = Literal["ok", "anomalous", "offline"]
-WorkOrderStatus = Literal["proposed", "approved", "in_progress", "done", "rejected"]
 EventKindName = Literal["anomaly", "rul"]
 
 
@@ -96,6 +96,8 @@ class EventOut(BaseModel):
     window: WindowOut
     rul: RulOut | None
     work_order_id: int | None
+    closed_at: datetime | None = Field(
+        default=None, description="when the alarm closed: its work order was done and the asset stayed quiet")
 
 
 class RuleOut(BaseModel):
@@ -159,18 +161,32 @@ class RulEvidence(BaseModel):
     attached_after_opening: int
 
 
+class PartUsedOut(BaseModel):
+    part: str
+    quantity: int
+
+
 class FindingOut(BaseModel):
     finding: Literal["true_fault", "false_alarm"]
-    technician: str = Field(description="who completed the order, from their credential (e.g. user:alice)")
+    technician: str = Field(description="who recorded it, from their credential (e.g. user:alice)")
     notes: str | None
+    parts_used: list[PartUsedOut] = Field(default_factory=list)
     recorded_at: datetime
     model: ModelOut = Field(description="the model version this finding labels")
 
 
-class CompletionIn(BaseModel):
-    """Who completes is the caller (its credential), never a name in the body."""
+class PartUsedIn(BaseModel):
+    part: str = Field(min_length=1, max_length=128, pattern=NOT_BLANK)
+    quantity: int = Field(default=1, ge=1, le=10_000)
 
-    finding: Literal["true_fault", "false_alarm"] = Field(description="what the technician found on site")
+
+class CompletionIn(BaseModel):
+    """Who completes is the caller (its credential), never a name in the body. The finding may come here or from an
+    earlier POST .../findings; one of them is required."""
+
+    finding: Literal["true_fault", "false_alarm"] | None = Field(
+        default=None, description="what the technician found on site (required unless recorded before)")
+    parts_used: list[PartUsedIn] = Field(default_factory=list, max_length=100)
     notes: str | None = Field(default=None, max_length=4000, pattern=NO_NUL)
 
 
@@ -187,7 +203,19 @@ class WorkOrderOut(BaseModel):
     decided_at: datetime | None
     decision_note: str | None
     evidence: Evidence | RulEvidence = Field(description="RulEvidence when rule is rul_below_horizon")
-    finding: FindingOut | None = Field(default=None, description="the technician's finding, once completed")
+    finding: FindingOut | None = Field(default=None, description="the technician's finding, once recorded")
+    priority: Priority
+    due_at: datetime | None = Field(description="from the RUL lower bound or the anomaly's severity (editable)")
+    confidence: float | None = Field(description="how sure the evidence is, 0..1 (see docs/field.md)")
+    required_skill: str | None
+    notes: str | None = Field(description="the planner's notes for the technician")
+    approved_by_policy: str | None = Field(description="the contract policy that approved it; null: a person did")
+    technician_id: int | None = Field(description="the technician it is assigned to")
+    planned_start: datetime | None = Field(description="the visit window")
+    planned_end: datetime | None
+    declined_by: list[int] = Field(description="technicians who declined it (dispatch does not offer it to them)")
+    merged_into: int | None = Field(description="set when cancelled by a merge: the order that took over")
+    signal_ids: list[int] = Field(description="every event behind the order, oldest first (merged ones included)")
 
 
 class DecisionIn(BaseModel):

@@ -28,8 +28,9 @@ class Permission(StrEnum):
     USAGE_READ = "usage:read"
     STATS_READ = "stats:read"
     WORK_ORDERS_READ = "work_orders:read"
-    WORK_ORDERS_DECIDE = "work_orders:decide"  # approve, reject
-    WORK_ORDERS_WORK = "work_orders:work"  # start, complete with a finding
+    WORK_ORDERS_DECIDE = "work_orders:decide"  # approve, reject, cancel, merge, edit, assign, unassign
+    WORK_ORDERS_WORK = "work_orders:work"  # own tasks: accept, decline, start, findings, photos, complete
+    DISPATCH_PLAN = "dispatch:plan"  # preview and commit dispatch plans (assign approved orders to technicians)
     CONTRACTS_READ = "contracts:read"
     CONTRACTS_WRITE = "contracts:write"
     DIRECTORY_READ = "directory:read"  # customers and technicians
@@ -46,6 +47,8 @@ class Permission(StrEnum):
     PROFILES_WRITE = "profiles:write"  # register a device profile
     DEAD_LETTERS_READ = "dead_letters:read"  # messages the ingest kept instead of storing, with their payloads
     DEAD_LETTERS_REPLAY = "dead_letters:replay"  # feed one through the ingest again once its cause is fixed
+    NOTIFICATIONS_READ = "notifications:read"  # the outbox: who was told what, and what is pending or failed
+    NOTIFICATIONS_RETRY = "notifications:retry"  # send a failed (or not yet addressed) notification again
     AUDIT_READ = "audit:read"
     ACCOUNTS_READ = "accounts:read"  # users and API keys
     ACCOUNTS_WRITE = "accounts:write"
@@ -62,13 +65,17 @@ _FLEET_READ = frozenset({
 
 ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
-    Role.PLANNER: _FLEET_READ | {P.WORK_ORDERS_DECIDE, P.CONTRACTS_WRITE, P.DIRECTORY_WRITE, P.AUDIT_READ},
+    Role.PLANNER: _FLEET_READ | {P.WORK_ORDERS_DECIDE, P.CONTRACTS_WRITE, P.DIRECTORY_WRITE, P.AUDIT_READ,
+                                 P.DISPATCH_PLAN, P.NOTIFICATIONS_READ, P.NOTIFICATIONS_RETRY},
     Role.TECHNICIAN: frozenset({
         P.ASSETS_READ, P.TELEMETRY_READ, P.EVENTS_READ, P.WORK_ORDERS_READ, P.WORK_ORDERS_WORK, P.SELF_READ,
     }),
-    Role.CUSTOMER: frozenset({P.ASSETS_READ, P.TELEMETRY_READ, P.USAGE_READ, P.CONTRACTS_READ, P.SELF_READ}),
+    # A customer reads the work orders on its own assets (the scope keeps it to them), to see when a visit comes.
+    Role.CUSTOMER: frozenset({P.ASSETS_READ, P.TELEMETRY_READ, P.USAGE_READ, P.CONTRACTS_READ, P.WORK_ORDERS_READ,
+                              P.SELF_READ}),
     Role.OPERATOR: _FLEET_READ | {P.MODELS_WRITE, P.ARTIFACTS_DOWNLOAD, P.DEVICES_WRITE, P.ROLLOUTS_WRITE,
-                                  P.PROFILES_WRITE, P.DEAD_LETTERS_READ, P.DEAD_LETTERS_REPLAY},
+                                  P.PROFILES_WRITE, P.DEAD_LETTERS_READ, P.DEAD_LETTERS_REPLAY,
+                                  P.NOTIFICATIONS_READ, P.NOTIFICATIONS_RETRY},
     Role.VIEWER: _FLEET_READ,
 }
 

@@ -1,4 +1,5 @@
-"""The demo's sign-ins: one user per role in its tenant, and the admin API key its own API calls use.
+"""The demo's sign-ins: one user per role in its tenant, and the API keys its own calls use (admin, planner and
+the simulated technician's).
 
 Made with the same audited account changes as `python -m cloud users|api-keys create`,
 so the demo's audit trail starts like a real tenant's. The passwords are generated and
@@ -19,6 +20,8 @@ CLIENT = "demo"
 CUSTOMER_NAME = "Demo Customer"
 TECHNICIAN_NAME = "Demo Technician"
 KEY_NAME = "demo-admin-key"
+PLANNER_KEY_NAME = "demo-planner-key"
+TECHNICIAN_KEY_NAME = "demo-technician-key"
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,9 @@ class DemoAccounts:
     customer_id: int
     customer_name: str
     technician_name: str
+    technician_id: int
+    planner_api_key: str  # the demo's planner approves and dispatches with it
+    technician_api_key: str  # the simulated technician works its tasks with it
 
     def user(self, role: Role) -> DemoUser:
         return next(user for user in self.users if user.role is role)
@@ -59,6 +65,10 @@ def create_demo_accounts(db_url: str, tenant: str, now: float) -> DemoAccounts:
                 changes.user(user.username, user.password, binding)
                 users.append(user)
             _row, key = changes.api_key(KEY_NAME, Binding(tenant, Role.ADMIN))
+            _row, planner_key = changes.api_key(PLANNER_KEY_NAME, Binding(tenant, Role.PLANNER))
+            _row, technician_key = changes.api_key(TECHNICIAN_KEY_NAME,
+                                                   Binding(tenant, Role.TECHNICIAN, technician_id=technician.id))
     finally:
         database.close()
-    return DemoAccounts(tenant, tuple(users), key, customer.id, customer.name, technician.name)
+    return DemoAccounts(tenant, tuple(users), key, customer.id, customer.name, technician.name, technician.id,
+                        planner_key, technician_key)

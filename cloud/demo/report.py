@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from string import Template
 from typing import Any
 
@@ -20,6 +20,8 @@ Demo finished: $devices simulated devices for $seconds s ($faulty with an inject
   maintenance work orders proposed      : $work_orders
   faulty assets with a work order       : $faulty_assets_with_work_order of $faulty
   healthy assets with a work order      : $healthy_assets_with_work_order of $healthy
+  work orders assigned by dispatch      : $assigned_work_orders
+  work orders by status                 : $status_list
 Faults injected: $fault_list
 API: $api_url  (OpenAPI docs at $api_url/docs)
 """)
@@ -53,6 +55,8 @@ class DemoReport:
     healthy_assets_with_work_order: int
     api_url: str
     faults: dict[str, str]
+    work_orders_by_status: dict[str, int] = field(default_factory=dict)  # after dispatch and the technician's work
+    assigned_work_orders: int = 0  # assigned by the demo's dispatch commit
 
     @property
     def all_stored(self) -> bool:
@@ -73,6 +77,8 @@ class DemoReport:
             healthy=healthy,
             storage_verdict="all stored, none twice" if self.all_stored else "MISMATCH",
             fault_list=", ".join(f"{device} {fault}" for device, fault in sorted(self.faults.items())) or "none",
+            status_list=", ".join(f"{status} {count}" for status, count in self.work_orders_by_status.items())
+            or "none",
         )
 
 
@@ -103,6 +109,13 @@ def put_json(url: str, api_key: str, body: dict[str, Any], timeout_s: float = 10
     """PUT a JSON document to the cloud API, as the holder of `api_key`."""
     headers = {**_bearer(api_key), "Content-Type": "application/json"}
     request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method="PUT")
+    return _call(request, timeout_s)
+
+
+def post_json(url: str, api_key: str, body: dict[str, Any], timeout_s: float = 30.0) -> Any:
+    """POST a JSON document to the cloud API, as the holder of `api_key`."""
+    headers = {**_bearer(api_key), "Content-Type": "application/json"}
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method="POST")
     return _call(request, timeout_s)
 
 

@@ -18,11 +18,12 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from cloud.broker import RunningBroker, free_port, start_embedded_broker
 from cloud.demo.accounts import DemoAccounts, create_demo_accounts
+from cloud.demo.field import AUTO_APPROVE, dispatch_and_work, place_assets, set_up_directory
 from cloud.demo.report import DemoReport, collect, get_json, put_json, sign_in_text
 from cloud.registry.signing import public_key_pem
 from cloud.server import CloudService
@@ -72,11 +73,14 @@ def main(options: DemoOptions) -> int:
             accounts = create_demo_accounts(settings.db_url, TENANT, SystemClock().time())
             say(f"created one user per role in tenant {TENANT!r} and an admin API key (see the summary)")
             fleet = plan_fleet(options.devices, seed=options.seed, duration_s=options.seconds)
-            customer_assets = _give_the_customer_an_asset(cloud.api_url, accounts, fleet[0].device_id, settings)
+            customer_assets = _sign_contracts(cloud.api_url, accounts, [spec.device_id for spec in fleet], settings)
+            set_up_directory(cloud.api_url, accounts.admin_api_key, accounts.technician_id)
+            say("set up the technicians (skills, home base, hours) and which skill each failure kind needs")
             # What provisioning puts in each device's bundle: the cloud's public model-signing key, pinned.
             key_file = Path(tmp) / "signing-key.pem"
             key_file.write_text(public_key_pem(settings))
             report = _run_fleet(options, Path(tmp), broker_url, cloud.api_url, accounts.admin_api_key, fleet, key_file)
+            report = _dispatch(cloud.api_url, accounts, [spec.device_id for spec in fleet], options.seed, report)
             print(report.to_text() + sign_in_text(cloud.api_url, accounts, customer_assets), flush=True)
             if options.json:
                 local = settings.env is Environment.LOCAL  # elsewhere a key must not end up in a script's output
@@ -88,14 +92,29 @@ def main(options: DemoOptions) -> int:
             cloud.stop()
 
 
-def _give_the_customer_an_asset(api_url: str, accounts: DemoAccounts, device_id: str,
-                                settings: CloudSettings) -> list[str]:
-    """Put one asset under the demo customer's contract (through the API, audited), so its user sees something."""
-    put_json(f"{api_url}/api/v1/assets/{device_id}/contract", accounts.admin_api_key, {
-        "maintenance_horizon_cycles": settings.default_maintenance_horizon_cycles,
-        "customer": accounts.customer_name, "customer_id": accounts.customer_id,
-    })
-    return [device_id]
+def _sign_contracts(api_url: str, accounts: DemoAccounts, device_ids: list[str], settings: CloudSettings) -> list[str]:
+    """Put the first asset under the demo customer's contract (through the API, audited), so its user sees
+    something; every other asset gets a contract whose policy approves urgent, sure proposals at once (the rest
+    wait for the planner). The customer's assets."""
+    for index, device_id in enumerate(device_ids):
+        body: dict[str, object] = {"maintenance_horizon_cycles": settings.default_maintenance_horizon_cycles}
+        if index == 0:
+            body |= {"customer": accounts.customer_name, "customer_id": accounts.customer_id}
+        else:
+            body["approval_policy"] = AUTO_APPROVE
+        put_json(f"{api_url}/api/v1/assets/{device_id}/contract", accounts.admin_api_key, body)
+    return device_ids[:1]
+
+
+def _dispatch(api_url: str, accounts: DemoAccounts, device_ids: list[str], seed: int,
+              report: DemoReport) -> DemoReport:
+    """Sites for the assets, the planner's approvals, a committed dispatch plan and the technician's work."""
+    place_assets(api_url, accounts.admin_api_key, device_ids, seed)
+    outcome = dispatch_and_work(api_url, accounts.planner_api_key, accounts.technician_api_key)
+    say(f"the planner approved {outcome.approved_by_planner} proposal(s); dispatch assigned "
+        f"{outcome.assigned_work_orders} order(s); the demo technician completed {outcome.completed}")
+    return replace(report, work_orders_by_status=outcome.work_orders_by_status,
+                   assigned_work_orders=outcome.assigned_work_orders)
 
 
 @contextlib.contextmanager

@@ -27,6 +27,7 @@ from cloud.ingest.limits import RATE_LIMITED
 from cloud.ingest.peek import Held, Peek, held_of, peek, peek_message
 from cloud.ingest.stats import IngestCounters
 from cloud.maintenance.rules import PersistentAnomalyRule
+from cloud.maintenance.urgency import DEFAULT_SECONDS_PER_CYCLE
 from cloud.maintenance.work_orders import on_anomaly, on_rul_estimate, record_channel_values
 from cloud.settings import DEFAULT_MAINTENANCE_HORIZON_CYCLES
 from cloud.store.assets import apply_state, find_asset, record_channels, record_event, touch_asset
@@ -79,11 +80,13 @@ class MessageHandler:
         counters: IngestCounters,
         default_horizon_cycles: float = DEFAULT_MAINTENANCE_HORIZON_CYCLES,
         dead_letters: DeadLetterBudget = DEFAULT_DEAD_LETTER_BUDGET,
+        seconds_per_cycle: float = DEFAULT_SECONDS_PER_CYCLE,
     ) -> None:
         self._db = database
         self._ts = timeseries
         self._rule = rule
         self._default_horizon = default_horizon_cycles
+        self._seconds_per_cycle = seconds_per_cycle
         self._clock = clock
         self._counters = counters
         self._keeper = DeadLetterKeeper(dead_letters, clock)
@@ -251,7 +254,8 @@ class MessageHandler:
             log.info("proposed work order %d for %s: %s", outcome.proposed.id, asset.device_id, outcome.decision.reason)
 
     def _judge_rul(self, batch: _Batch, asset: AssetRow, row: EventRow) -> None:
-        outcome = on_rul_estimate(batch.session, self._default_horizon, row, asset, batch.now)
+        outcome = on_rul_estimate(batch.session, self._default_horizon, row, asset, batch.now,
+                                  seconds_per_cycle=self._seconds_per_cycle)
         if outcome is not None and outcome.proposed is not None:
             batch.tally["work_orders_opened"] += 1
             log.info("proposed work order %d for %s: %s", outcome.proposed.id, asset.device_id, outcome.decision.reason)

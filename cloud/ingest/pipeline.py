@@ -29,6 +29,7 @@ def build_handler(
         database, timeseries, rule, clock, counters,
         default_horizon_cycles=settings.default_maintenance_horizon_cycles,
         dead_letters=DeadLetterBudget(settings.dead_letters_per_device, settings.dead_letter_bytes_per_device),
+        seconds_per_cycle=settings.seconds_per_cycle,
     )
 
 

@@ -4,18 +4,26 @@ A finding says whether the technician found a real fault (`true_fault`) or nothi
 wrong (`false_alarm`). It is linked to the model id and version named in the order's
 evidence, so field precision (true faults / completed orders) is known per version:
 the number a planner weighs before rolling a model out further.
+
+A technician records the finding (with the parts used and notes) while the order is in
+progress, and may correct it until completing; completing needs one (given then, or
+before). Only completed orders count towards field precision.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from cloud.maintenance.work_orders import Verdict, apply_verdict
+from cloud.audit.trail import Change, record
+from cloud.auth.principal import Principal
+from cloud.errors import InvalidWorkOrderError, TransitionError
+from cloud.maintenance.lifecycle import Action, move
+from cloud.maintenance.status import WorkOrderStatus
 from cloud.store.scope import Scope
 from cloud.store.tables import FindingRow, ModelArtifactRow, WorkOrderRow
 
@@ -38,25 +46,54 @@ class FieldPrecision:
         return None if self.completed == 0 else self.true_faults / self.completed
 
 
-def complete_work_order(
-    session: Session, order: WorkOrderRow, technician: str, finding: Finding, notes: str | None, now: float
-) -> tuple[WorkOrderRow, FindingRow]:
-    """Close an approved or in-progress order as done and store the technician's finding as a label."""
-    apply_verdict(session, order, Verdict.COMPLETE, technician, now, notes)
+@dataclass(frozen=True)
+class Report:
+    """What the technician found on site."""
+
+    finding: Finding
+    notes: str | None = None
+    parts_used: tuple[tuple[str, int], ...] = ()  # (part, quantity)
+
+
+def record_finding(session: Session, order: WorkOrderRow, actor: Principal, report: Report, now: float,
+                   client: str = "service") -> FindingRow:
+    """Store (or correct) the finding of an order in progress, with an audit entry."""
+    if order.status != WorkOrderStatus.IN_PROGRESS:
+        raise TransitionError(f"work order {order.id} is {order.status}; findings are recorded while in_progress")
+    row = session.scalars(sa.select(FindingRow).where(FindingRow.work_order_id == order.id)).first()
+    before = None if row is None else _fields(row)
     model = order.evidence.get("model") or {}
-    row = FindingRow(
-        work_order_id=order.id,
-        device_id=order.device_id,
-        model_id=str(model.get("id", "")),
-        model_version=str(model.get("version", "")),
-        finding=finding,
-        technician=technician,
-        notes=notes,
-        recorded_at=now,
-    )
-    session.add(row)
+    if row is None:
+        row = FindingRow(work_order_id=order.id, device_id=order.device_id, model_id=str(model.get("id", "")),
+                         model_version=str(model.get("version", "")), finding=report.finding,
+                         technician=actor.label[:128], recorded_at=now)
+        session.add(row)
+    row.finding, row.notes, row.technician, row.recorded_at = report.finding, report.notes, actor.label[:128], now
+    row.parts_used = [{"part": part, "quantity": quantity} for part, quantity in report.parts_used]
+    record(session, actor, client, Change("finding", "work_order", str(order.id), order.tenant, before,
+                                          _fields(row)), now)
     session.flush()
+    return row
+
+
+def complete_work_order(
+    session: Session, order: WorkOrderRow, actor: Principal, now: float, report: Report | None = None,
+    client: str = "service",
+) -> tuple[WorkOrderRow, FindingRow]:
+    """Close an order in progress as done; its finding (given here, or recorded before) labels the model."""
+    if order.status == WorkOrderStatus.IN_PROGRESS and report is not None:
+        record_finding(session, order, actor, report, now, client)
+    row = findings_of(session, [order.id]).get(order.id)
+    if row is None and order.status == WorkOrderStatus.IN_PROGRESS:
+        raise InvalidWorkOrderError(f"work order {order.id} needs a finding (true_fault or false_alarm) to complete")
+    move(session, order, Action.COMPLETE, actor, now, reason=None if report is None else report.notes, client=client)
+    if row is None:  # unreachable: only an order in progress moves to done, and that needed a finding above
+        raise InvalidWorkOrderError(f"work order {order.id} has no finding")
     return order, row
+
+
+def _fields(row: FindingRow) -> dict[str, Any]:
+    return {"finding": row.finding, "notes": row.notes, "parts_used": row.parts_used}
 
 
 def findings_of(session: Session, order_ids: Iterable[int]) -> dict[int, FindingRow]:
@@ -75,7 +112,7 @@ def field_precision(session: Session, scope: Scope) -> Sequence[FieldPrecision]:
     counted = session.execute(
         sa.select(FindingRow.model_id, FindingRow.model_version, sa.func.count(), true_fault)
         .join(WorkOrderRow, WorkOrderRow.id == FindingRow.work_order_id)
-        .where(scope.tenant_clause(WorkOrderRow.tenant))
+        .where(scope.tenant_clause(WorkOrderRow.tenant), WorkOrderRow.status == WorkOrderStatus.DONE.value)
         .group_by(FindingRow.model_id, FindingRow.model_version)
     ).all()
     stats = {(m, v): FieldPrecision(m, v, int(n), int(tf), int(n) - int(tf)) for m, v, n, tf in counted}

@@ -1,9 +1,11 @@
-"""Work orders: opened or extended by the anomaly and RUL rules, decided by a planner.
+"""Work orders: opened or extended by the anomaly and RUL rules, decided by a planner or a contract's policy, worked
+by the technician they are assigned to.
 
-Lifecycle: proposed -> approved -> in_progress -> done (approved -> done directly for a
-quick job), and proposed/approved -> rejected. An asset has at most one open (proposed,
-approved or in progress) order; events that arrive while one is open are added to its
-evidence instead of opening another.
+The moves between statuses are cloud.maintenance.lifecycle's. An asset has at most one open
+order (proposed, approved, assigned, accepted or in progress); signals that arrive while one
+is open are added to its evidence (and its event ids) instead of opening another. A new
+order gets its priority, due date and confidence from cloud.maintenance.urgency, and is
+approved at once when its contract's policy (cloud.maintenance.policy) admits it.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,7 +20,11 @@ from sqlalchemy.orm import Session
 
 from cloud.audit.trail import Change, record
 from cloud.auth.principal import Principal, PrincipalKind
-from cloud.errors import CloudError, NotFoundError
+from cloud.auth.roles import Role
+from cloud.errors import InvalidWorkOrderError, NotFoundError, TransitionError
+from cloud.field.skills import skill_for
+from cloud.maintenance.lifecycle import Action, move, record_proposal
+from cloud.maintenance.policy import policy_from
 from cloud.maintenance.rul_rule import RULE_NAME as RUL_RULE_NAME
 from cloud.maintenance.rul_rule import (
     Horizon,
@@ -32,7 +37,6 @@ from cloud.maintenance.rul_rule import (
 )
 from cloud.maintenance.rules import (
     RULE_NAME,
-    Action,
     Anomaly,
     Decision,
     PersistentAnomalyRule,
@@ -42,29 +46,16 @@ from cloud.maintenance.rules import (
     new_evidence,
     with_channel_values,
 )
+from cloud.maintenance.rules import Action as RuleAction
+from cloud.maintenance.urgency import DEFAULT_SECONDS_PER_CYCLE, Urgency, anomaly_urgency, rul_urgency
 from cloud.store.contracts import find_contract
 from cloud.store.events import anomalies_between
 from cloud.store.scope import Scope
 from cloud.store.tables import OPEN_STATUSES, AssetRow, EventRow, WorkOrderRow
 
-
-class TransitionError(CloudError):
-    """Raised when a work order cannot move from its status to the requested one."""
-
-
-class Verdict(StrEnum):
-    APPROVE = "approve"
-    REJECT = "reject"
-    START = "start"
-    COMPLETE = "complete"
-
-
-_TRANSITIONS: dict[Verdict, dict[str, str]] = {
-    Verdict.APPROVE: {"proposed": "approved"},
-    Verdict.REJECT: {"proposed": "rejected", "approved": "rejected"},
-    Verdict.START: {"approved": "in_progress"},
-    Verdict.COMPLETE: {"approved": "done", "in_progress": "done"},
-}
+__all__ = ["TransitionError"]  # raised by the lifecycle; imported from here by the API's error table
+# A technician account bound to no technician record sees no order: no row has this id.
+_NO_TECHNICIAN = 0
 
 
 @dataclass(frozen=True)
@@ -82,11 +73,11 @@ def on_anomaly(
     start = event.ts - rule.window_s if judged_until is None else max(event.ts - rule.window_s, judged_until)
     recent = [as_anomaly(row) for row in anomalies_between(session, asset.device_id, start, event.ts)]
     decision = decide(RuleInputs(rule, as_anomaly(event), tuple(recent), None if open_order is None else open_order.id))
-    if decision.action is Action.ATTACH and open_order is not None:
+    if decision.action is RuleAction.ATTACH and open_order is not None:
         open_order.evidence = attach_to_evidence(open_order.evidence, decision.inputs.anomaly)
         open_order.updated_at = now
         event.work_order_id = open_order.id
-    elif decision.action is Action.PROPOSE:
+    elif decision.action is RuleAction.PROPOSE:
         return RuleOutcome(decision, _propose(session, decision, asset, now))
     return RuleOutcome(decision)
 
@@ -98,7 +89,8 @@ class RulOutcome:
 
 
 def on_rul_estimate(
-    session: Session, default_horizon_cycles: float, event: EventRow, asset: AssetRow, now: float
+    session: Session, default_horizon_cycles: float, event: EventRow, asset: AssetRow, now: float,
+    seconds_per_cycle: float = DEFAULT_SECONDS_PER_CYCLE,
 ) -> RulOutcome | None:
     """Run the RUL rule for a newly stored RUL event (`None` if it carries no estimate) and apply its decision."""
     if event.rul_cycles is None or event.rul_lower is None or event.rul_upper is None:
@@ -109,12 +101,13 @@ def on_rul_estimate(
     open_order = find_open_order(session, asset.device_id)
     horizon = horizon_for(session, asset.device_id, default_horizon_cycles)
     decision = decide_rul(RulInputs(estimate, horizon, None if open_order is None else open_order.id))
-    if decision.action is Action.ATTACH and open_order is not None:
+    if decision.action is RuleAction.ATTACH and open_order is not None:
         open_order.evidence = attach_rul_to_evidence(open_order.evidence, estimate)
         open_order.updated_at = now
         event.work_order_id = open_order.id
-    elif decision.action is Action.PROPOSE:
-        order = _new_order(session, asset, RUL_RULE_NAME, decision.reason, new_rul_evidence(decision), now)
+    elif decision.action is RuleAction.PROPOSE:
+        urgency = rul_urgency(estimate.lower, estimate.upper, horizon.cycles, now, seconds_per_cycle)
+        order = _new_order(session, asset, RUL_RULE_NAME, decision.reason, new_rul_evidence(decision), now, urgency)
         event.work_order_id = order.id
         return RulOutcome(decision, order)
     return RulOutcome(decision)
@@ -129,7 +122,7 @@ def horizon_for(session: Session, device_id: str, default_cycles: float) -> Hori
 
 
 def _new_order(
-    session: Session, asset: AssetRow, rule: str, reason: str, evidence: dict[str, Any], now: float
+    session: Session, asset: AssetRow, rule: str, reason: str, evidence: dict[str, Any], now: float, urgency: Urgency
 ) -> WorkOrderRow:
     order = WorkOrderRow(
         device_id=asset.device_id,
@@ -140,14 +133,33 @@ def _new_order(
         evidence=evidence,
         created_at=now,
         updated_at=now,
+        priority=urgency.priority.value,
+        due_at=urgency.due_at,
+        confidence=urgency.confidence,
     )
     session.add(order)
     session.flush()
-    # The trail shows that an algorithm proposed it (a planner decides), with the rule's reason.
+    order.required_skill = skill_for(session, order)  # the tenant's failure kinds say who can fix it
+    # The trail shows that an algorithm proposed it (a planner or a policy decides), with the rule's reason.
     rule_actor = Principal(PrincipalKind.SYSTEM, rule, rule, None)
     record(session, rule_actor, "service", Change("propose", "work_order", str(order.id), asset.tenant, after={
-        "status": order.status, "device_id": asset.device_id, "rule": rule, "reason": reason}), now)
+        "status": order.status, "device_id": asset.device_id, "rule": rule, "reason": reason,
+        "priority": order.priority, "confidence": urgency.confidence, "required_skill": order.required_skill}), now)
+    record_proposal(session, order, rule_actor, now, reason)
+    _approve_by_policy(session, order, urgency, now)
     return order
+
+
+def _approve_by_policy(session: Session, order: WorkOrderRow, urgency: Urgency, now: float) -> None:
+    """Approve a new proposal at once when its asset's contract names a policy that admits it."""
+    contract = find_contract(session, order.device_id)
+    policy = None if contract is None else policy_from(contract.approval_policy)
+    if policy is None or not policy.admits(urgency):
+        return
+    why = (f"approved by policy {policy.name}: priority {urgency.priority.value} >= {policy.min_priority.value}, "
+           f"confidence {urgency.confidence:.2f} >= {policy.min_confidence:.2f}")
+    order.approved_by_policy = policy.name
+    move(session, order, Action.APPROVE, policy.actor, now, reason=why)
 
 
 def record_channel_values(order: WorkOrderRow, asset: AssetRow, means: Mapping[str, float]) -> None:
@@ -161,7 +173,9 @@ def _propose(session: Session, decision: Decision, asset: AssetRow, now: float) 
     recent = decision.inputs.recent
     units = {c["name"]: c["unit"] for c in asset.channels}
     values: dict[str, tuple[float | None, str]] = {name: (None, unit) for name, unit in units.items()}
-    order = _new_order(session, asset, RULE_NAME, decision.reason, new_evidence(decision, values), now)
+    max_score = max((a.score for a in recent), default=decision.inputs.anomaly.score)
+    urgency = anomaly_urgency(max_score, decision.inputs.anomaly.threshold, now)
+    order = _new_order(session, asset, RULE_NAME, decision.reason, new_evidence(decision, values), now, urgency)
     ids = [a.event_id for a in recent]
     session.execute(sa.update(EventRow).where(EventRow.id.in_(ids)).values(work_order_id=order.id))
     return order
@@ -200,20 +214,42 @@ def find_open_order(session: Session, device_id: str) -> WorkOrderRow | None:
     ).first()
 
 
-def get_work_order(session: Session, order_id: int, scope: Scope) -> WorkOrderRow:
-    query = sa.select(WorkOrderRow).where(WorkOrderRow.id == order_id,
-                                          scope.rows_clause(WorkOrderRow.tenant, WorkOrderRow.device_id))
-    order = session.scalars(query).first()
+def technician_of(principal: Principal) -> int | None:
+    """The technician whose orders alone `principal` may see and touch (None: not restricted to one).
+
+    A technician sees only the orders assigned to its own technician record; another's order is
+    as unknown to it as a missing one (404).
+    """
+    if principal.role is Role.TECHNICIAN:
+        return principal.technician_id if principal.technician_id is not None else _NO_TECHNICIAN
+    return None
+
+
+def _visible(scope: Scope, technician_id: int | None) -> sa.ColumnElement[bool]:
+    clause = scope.rows_clause(WorkOrderRow.tenant, WorkOrderRow.device_id)
+    return clause if technician_id is None else sa.and_(clause, WorkOrderRow.technician_id == technician_id)
+
+
+def get_work_order(session: Session, order_id: int, scope: Scope, technician_id: int | None = None) -> WorkOrderRow:
+    """The order if `scope` (and, for a technician, `technician_id`) may see it; `NotFoundError` otherwise."""
+    order = session.scalars(sa.select(WorkOrderRow).where(WorkOrderRow.id == order_id,
+                                                          _visible(scope, technician_id))).first()
     if order is None:
         raise NotFoundError(f"work order {order_id} does not exist")
     return order
 
 
+def visible_order(session: Session, order_id: int, principal: Principal) -> WorkOrderRow:
+    """The order as `principal` may see it: its tenant's, its customer's assets', or its own tasks."""
+    return get_work_order(session, order_id, principal.scope, technician_of(principal))
+
+
 def list_work_orders(
-    session: Session, scope: Scope, status: str | None = None, device_id: str | None = None, limit: int = 100
+    session: Session, scope: Scope, status: str | None = None, device_id: str | None = None, limit: int = 100,
+    technician_id: int | None = None,
 ) -> Sequence[WorkOrderRow]:
-    """Work orders within `scope` matching the filters, newest first."""
-    query = sa.select(WorkOrderRow).where(scope.rows_clause(WorkOrderRow.tenant, WorkOrderRow.device_id))
+    """Work orders within `scope` (of one technician, if given) matching the filters, newest first."""
+    query = sa.select(WorkOrderRow).where(_visible(scope, technician_id))
     if status is not None:
         query = query.where(WorkOrderRow.status == status)
     if device_id is not None:
@@ -221,20 +257,42 @@ def list_work_orders(
     return session.scalars(query.order_by(WorkOrderRow.id.desc()).limit(limit)).all()
 
 
-def apply_verdict(
-    session: Session, order: WorkOrderRow, verdict: Verdict, decided_by: str, now: float, note: str | None = None
-) -> WorkOrderRow:
-    """Move a work order on (approve, reject, start, complete), recording who decided and when."""
-    order_id = order.id
-    target = _TRANSITIONS[verdict].get(order.status)
-    if target is None:
-        allowed = " or ".join(_TRANSITIONS[verdict])
-        raise TransitionError(f"work order {order_id} is {order.status}; {verdict.value} applies to {allowed} only")
-    order.status = target
-    order.updated_at = now
-    if verdict in (Verdict.APPROVE, Verdict.REJECT):
-        order.decided_by, order.decided_at, order.decision_note = decided_by, now, note
+def merge(session: Session, order: WorkOrderRow, into: WorkOrderRow, actor: Principal, now: float,
+          client: str = "service") -> WorkOrderRow:
+    """Cancel `order` as merged into `into` (an open order of the same asset or site); its signals move there."""
+    if into.id == order.id:
+        raise InvalidWorkOrderError("an order cannot be merged into itself")
+    if into.status not in OPEN_STATUSES:
+        raise TransitionError(f"work order {into.id} is {into.status}; merge needs an open order to merge into")
+    if not _same_place(session, order, into):
+        raise InvalidWorkOrderError(f"work orders {order.id} and {into.id} are neither of one asset nor of one site")
+    move(session, order, Action.MERGE, actor, now, reason=f"merged into work order {into.id}", client=client)
+    order.merged_into = into.id
+    into.evidence = {**into.evidence, "merged": [*into.evidence.get("merged", []), {
+        "work_order_id": order.id, "device_id": order.device_id, "rule": order.rule, "reason": order.reason,
+        "event_ids": list(order.evidence.get("event_ids", []))}]}
+    into.updated_at = now
+    session.execute(sa.update(EventRow).where(EventRow.work_order_id == order.id).values(work_order_id=into.id))
     return order
+
+
+def _same_place(session: Session, one: WorkOrderRow, other: WorkOrderRow) -> bool:
+    if one.tenant != other.tenant:
+        return False
+    if one.device_id == other.device_id:
+        return True
+    first, second = session.get(AssetRow, one.device_id), session.get(AssetRow, other.device_id)
+    if first is None or second is None:
+        return False
+    if first.site_name and first.site_name == second.site_name:
+        return True
+    return first.site_lat is not None and (first.site_lat, first.site_lon) == (second.site_lat, second.site_lon)
+
+
+def signal_ids(session: Session, order_id: int) -> list[int]:
+    """The ids of every event (signal) behind an order, oldest first, including those merged into it."""
+    return list(session.scalars(sa.select(EventRow.id).where(EventRow.work_order_id == order_id)
+                                .order_by(EventRow.ts, EventRow.id)))
 
 
 def count_by_status(session: Session, scope: Scope) -> dict[str, int]:

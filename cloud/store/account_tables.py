@@ -33,7 +33,11 @@ class CustomerRow(Base):
 
 
 class TechnicianRow(Base):
-    """A field technician of a tenant (skills, base and hours come with dispatch)."""
+    """A field technician of a tenant: skills, home base and time zone (hours and absences: cloud.store.field_tables).
+
+    A technician without a home base cannot be dispatched (nowhere to start from); one without
+    working hours has no shift to fill.
+    """
 
     __tablename__ = "technicians"
     __table_args__ = (sa.UniqueConstraint("tenant", "name", name="uq_technicians_tenant_name"),)
@@ -42,6 +46,14 @@ class TechnicianRow(Base):
     tenant: Mapped[str] = mapped_column(sa.String(ID_LEN), index=True)
     name: Mapped[str] = mapped_column(sa.String(256))
     created_at: Mapped[float]
+    # Server defaults too: rows from before revision 0006 get no skills and UTC.
+    skills: Mapped[list[str]] = mapped_column(sa.JSON, default=list, server_default=sa.text("'[]'"),
+                                              doc="short names, e.g. mechanical")
+    home_lat: Mapped[float | None] = mapped_column(default=None, doc="home base, WGS84 degrees")
+    home_lon: Mapped[float | None] = mapped_column(default=None)
+    time_zone: Mapped[str] = mapped_column(sa.String(64), default="UTC", server_default="UTC",
+                                           doc="IANA name; working hours are local")
+    updated_at: Mapped[float | None] = mapped_column(default=None, doc="last change of these fields or hours")
 
 
 class UserRow(Base):

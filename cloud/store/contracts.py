@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -16,6 +17,7 @@ class ContractTerms:
     maintenance_horizon_cycles: float
     customer: str | None
     customer_id: int | None
+    approval_policy: dict[str, Any] | None = None  # cloud.maintenance.policy
 
 
 def find_contract(session: Session, device_id: str) -> ContractRow | None:
@@ -43,6 +45,7 @@ def put_contract(session: Session, device_id: str, terms: ContractTerms, now: fl
     row.tenant = terms.tenant
     row.maintenance_horizon_cycles, row.customer, row.customer_id = (
         terms.maintenance_horizon_cycles, terms.customer, terms.customer_id)
+    row.approval_policy = terms.approval_policy
     row.updated_at = now
     session.flush()
     return row

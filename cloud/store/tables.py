@@ -14,10 +14,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
+from cloud.maintenance.status import OPEN_STATUSES as OPEN_WORK_ORDER_STATUSES
+from cloud.maintenance.status import Priority, WorkOrderStatus
 from cloud.store.base import ID_LEN, Base
 
-OPEN_STATUSES = ("proposed", "approved", "in_progress")
-WORK_ORDER_STATUSES = (*OPEN_STATUSES, "done", "rejected")
+# As plain strings: they are written into SQL (the check constraints and the open-order index) and into queries.
+OPEN_STATUSES = tuple(status.value for status in OPEN_WORK_ORDER_STATUSES)
+WORK_ORDER_STATUSES = tuple(status.value for status in WorkOrderStatus)
+PRIORITIES = tuple(priority.value for priority in Priority)
 
 
 class AssetRow(Base):
@@ -41,6 +45,10 @@ class AssetRow(Base):
     last_score: Mapped[float | None] = mapped_column(default=None)
     last_score_at: Mapped[float | None] = mapped_column(default=None)
     last_anomaly_at: Mapped[float | None] = mapped_column(default=None)
+    # Where a technician goes (cloud.field.sites); an asset without a site cannot be dispatched.
+    site_name: Mapped[str | None] = mapped_column(sa.String(256), default=None)
+    site_lat: Mapped[float | None] = mapped_column(default=None, doc="WGS84 degrees")
+    site_lon: Mapped[float | None] = mapped_column(default=None)
 
 
 class EventRow(Base):
@@ -74,6 +82,9 @@ class EventRow(Base):
     rul_lower: Mapped[float | None] = mapped_column(default=None)
     rul_upper: Mapped[float | None] = mapped_column(default=None)
     work_order_id: Mapped[int | None] = mapped_column(sa.ForeignKey("work_orders.id"), default=None, index=True)
+    closed_at: Mapped[float | None] = mapped_column(
+        default=None, doc="when the alarm was closed: its order was done and the asset stayed quiet long enough"
+    )
 
 
 class UsageReportRow(Base):
@@ -102,11 +113,15 @@ class UsageReportRow(Base):
 
 
 class WorkOrderRow(Base):
-    """A maintenance job proposed by a rule and decided by a planner."""
+    """A maintenance job proposed by a rule, decided by a planner (or a contract's policy), done by a technician.
+
+    Its statuses and moves are cloud.maintenance.lifecycle's; every move is also a `WorkOrderTransitionRow`.
+    """
 
     __tablename__ = "work_orders"
     __table_args__ = (
         sa.CheckConstraint(f"status IN {WORK_ORDER_STATUSES!r}", name="ck_work_orders_status"),
+        sa.CheckConstraint(f"priority IN {PRIORITIES!r}", name="ck_work_orders_priority"),
         # At most one open order per asset, whatever a future second ingest worker does.
         sa.Index(
             "uq_work_orders_open_per_asset",
@@ -129,6 +144,55 @@ class WorkOrderRow(Base):
     decided_by: Mapped[str | None] = mapped_column(sa.String(128), default=None)
     decided_at: Mapped[float | None] = mapped_column(default=None)
     decision_note: Mapped[str | None] = mapped_column(sa.Text, default=None)
+    # Added by revision 0006 (issue 11): planning and dispatch. Nullable or defaulted, so old rows need no backfill.
+    priority: Mapped[str] = mapped_column(sa.String(16), default=Priority.NORMAL.value,
+                                          server_default=Priority.NORMAL.value)
+    due_at: Mapped[float | None] = mapped_column(default=None, doc="when it should be done at the latest")
+    required_skill: Mapped[str | None] = mapped_column(sa.String(ID_LEN), default=None)
+    notes: Mapped[str | None] = mapped_column(sa.Text, default=None, doc="the planner's notes for the technician")
+    confidence: Mapped[float | None] = mapped_column(default=None, doc="cloud.maintenance.urgency, 0..1")
+    approved_by_policy: Mapped[str | None] = mapped_column(sa.String(ID_LEN), default=None)
+    technician_id: Mapped[int | None] = mapped_column(sa.ForeignKey("technicians.id"), default=None, index=True)
+    planned_start: Mapped[float | None] = mapped_column(default=None, doc="the visit window's start")
+    planned_end: Mapped[float | None] = mapped_column(default=None, doc="the visit window's end")
+    declined_by: Mapped[list[int] | None] = mapped_column(sa.JSON, default=None, doc="technician ids who declined")
+    merged_into: Mapped[int | None] = mapped_column(sa.ForeignKey("work_orders.id"), default=None)
+
+
+class WorkOrderTransitionRow(Base):
+    """One move of a work order: from which status to which, by which action, who (from the credential), when
+    and why. Append-only; the order's history is these rows in id order."""
+
+    __tablename__ = "work_order_transitions"
+    __table_args__ = (sa.Index("ix_work_order_transitions_order", "work_order_id", "id"),)
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    work_order_id: Mapped[int] = mapped_column(sa.ForeignKey("work_orders.id"))
+    tenant: Mapped[str] = mapped_column(sa.String(ID_LEN))
+    from_status: Mapped[str | None] = mapped_column(sa.String(16), default=None, doc="NULL: the order was proposed")
+    to_status: Mapped[str] = mapped_column(sa.String(16))
+    action: Mapped[str] = mapped_column(sa.String(16))
+    actor: Mapped[str] = mapped_column(sa.String(200), doc="e.g. user:ann, system:policy:critical-confident")
+    at: Mapped[float]
+    reason: Mapped[str | None] = mapped_column(sa.Text, default=None)
+    technician_id: Mapped[int | None] = mapped_column(default=None, doc="assigned to, or who declined")
+
+
+class AttachmentRow(Base):
+    """A photo a technician attached to a work order (JPEG, PNG or WebP by its bytes, size-limited)."""
+
+    __tablename__ = "work_order_attachments"
+    __table_args__ = (sa.Index("ix_work_order_attachments_order", "work_order_id", "id"),)
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    work_order_id: Mapped[int] = mapped_column(sa.ForeignKey("work_orders.id"))
+    tenant: Mapped[str] = mapped_column(sa.String(ID_LEN))
+    content_type: Mapped[str] = mapped_column(sa.String(32))
+    size_bytes: Mapped[int]
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    uploaded_by: Mapped[str] = mapped_column(sa.String(200))
+    uploaded_at: Mapped[float]
+    content: Mapped[bytes] = mapped_column(sa.LargeBinary, deferred=True)
 
 
 # --- The model registry, deployments, contracts and technicians' findings -------------------------------------
@@ -227,6 +291,9 @@ class ContractRow(Base):
         sa.ForeignKey("customers.id"), default=None, index=True, doc="whose asset: its customer users see it"
     )
     updated_at: Mapped[float]
+    approval_policy: Mapped[dict[str, Any] | None] = mapped_column(
+        sa.JSON, default=None, doc="auto-approve policy (cloud.maintenance.policy); NULL: a planner decides each order"
+    )
 
 
 class FindingRow(Base):
@@ -247,6 +314,7 @@ class FindingRow(Base):
     technician: Mapped[str] = mapped_column(sa.String(128))
     notes: Mapped[str | None] = mapped_column(sa.Text, default=None)
     recorded_at: Mapped[float]
+    parts_used: Mapped[list[dict[str, Any]] | None] = mapped_column(sa.JSON, default=None, doc="[{part, quantity}]")
 
 
 class DeviceCredentialRow(Base):
@@ -320,7 +388,15 @@ class RolloutDeviceRow(Base):
     finished_at: Mapped[float | None] = mapped_column(default=None)
 
 
-# Imported for their side effect: the account, audit, dead-letter and device-profile tables join the same metadata.
-from cloud.store import account_tables, dead_letter_tables, profile_tables  # noqa: E402, F401
+# Imported for their side effect: the account, audit, dead-letter, field-service (technicians' hours and absences,
+# failure skills, dispatch plans), notification (contact points, the outbox) and device-profile tables join the
+# same metadata.
+from cloud.store import (  # noqa: E402, F401
+    account_tables,
+    dead_letter_tables,
+    field_tables,
+    notify_tables,
+    profile_tables,
+)
 
 METADATA = Base.metadata

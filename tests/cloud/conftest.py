@@ -19,7 +19,7 @@ from cloud.server import CloudService
 from cloud.store.database import Database
 from cloud.store.schema import ensure_schema
 from cloud.store.timeseries import SqlTimeSeriesStore
-from contract.clock import ManualClock
+from contract.clock import Clock, ManualClock, SystemClock
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -32,9 +32,15 @@ def sql_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def cloud(mosquitto: MosquittoBroker, tmp_path: Path) -> Iterator[CloudService]:
+def cloud_clock() -> Clock:
+    """The clock of the `cloud` fixture's service (a test module may override it with a ManualClock)."""
+    return SystemClock()
+
+
+@pytest.fixture
+def cloud(mosquitto: MosquittoBroker, tmp_path: Path, cloud_clock: Clock) -> Iterator[CloudService]:
     """The cloud service on SQLite files, ingesting from a private Mosquitto, API on a free port."""
-    service = CloudService(service_settings(mosquitto.url, tmp_path / "cloud"))
+    service = CloudService(service_settings(mosquitto.url, tmp_path / "cloud"), clock=cloud_clock)
     service.start()
     try:
         yield service

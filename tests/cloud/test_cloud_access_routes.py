@@ -40,6 +40,8 @@ from cloud.auth.sign_in import SignIn
 from cloud.auth.throttle import ThrottlePolicy
 from cloud.auth.tokens import TokenIssuer
 from cloud.errors import ConfigError
+from cloud.field.planning import PlanRequest, preview
+from cloud.notify.events import enqueue_assignment
 from cloud.server import CloudService
 from cloud.settings import CloudSettings
 from cloud.store.account_tables import AuditRow
@@ -59,7 +61,11 @@ ROLES = (Role.PLANNER, Role.TECHNICIAN, Role.CUSTOMER, Role.OPERATOR, Role.VIEWE
 MAY_NOT_SUCCEED: dict[tuple[str, str], str] = {}
 SIGN_IN_USER = "walk-signin"
 # Which work order each action is tried on: the walk prepares one in the state that action needs.
-ORDER_FOR_ACTION = {"approve": "p-1", "reject": "p-2", "start": "p-3", "complete": "p-4"}
+ORDER_FOR_ACTION = {"approve": "p-1", "reject": "p-2", "start": "p-3", "complete": "p-4", "cancel": "p-5",
+                    "merge": "p-6", "assign": "p-8", "unassign": "p-9", "accept": "p-10", "decline": "p-11",
+                    "findings": "p-12", "attachments": "p-12", "{attachment_id}": "p-12"}
+PUMPS = tuple(f"p-{n}" for n in range(1, 13))
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 
 
 @dataclass(frozen=True)
@@ -122,6 +128,8 @@ class Walk:
         if request_body is None:
             return {}
         content = request_body["content"]
+        if "image/png" in content:  # a technician's photo
+            return {"content": PNG, "headers": {"Content-Type": "image/png"}}
         if "application/octet-stream" in content:
             version = f"walk-{next(self.counter)}"
             return {"content": artifact(MODEL_ID, version), "headers": {"Content-Type": "application/octet-stream"}}
@@ -144,13 +152,36 @@ class Walk:
             "DirectoryEntryCreate": lambda: {"name": f"walk entry {n}"},
             "DecisionIn": lambda: {"note": "walked"},
             "CompletionIn": lambda: {"finding": "true_fault", "notes": "walked"},
+            "ReasonIn": lambda: {"reason": "walked"},
+            "OptionalReasonIn": lambda: {"reason": "walked"},
+            "WorkOrderEdit": lambda: {"priority": "high", "notes": "walked"},
+            "MergeIn": lambda: {"into": int(self.orders["p-7"])},
+            "AssignIn": lambda: {"technician_id": int(self.ids["technician_id"]), "start": "2027-01-15T08:00:00Z",
+                                 "end": "2027-01-15T10:00:00Z"},
+            "FindingIn": lambda: {"finding": "true_fault", "parts_used": [{"part": "walk seal"}]},
             "DetectorFitCreate": lambda: {"first_readings": 60},
             "ContractCreate": lambda: {"maintenance_horizon_cycles": 40.0, "customer": "Initech",
                                        "customer_id": self.customer_id},
             "DesiredStateChange": lambda: {**model, "sample_rate_hz": 10.0},
             "RolloutCreate": lambda: {**model, "devices": ["p-2"]},
             "ProfileCreate": lambda: {"kind": f"walk-kind-{n}", "channels": [{"name": "temp", "unit": "degC"}]},
+            "TechnicianCreate": lambda: {"name": f"walk technician {n}", "skills": ["mechanical"]},
+            "TechnicianUpdate": lambda: {"skills": ["mechanical"], "home": {"lat": 52.5, "lon": 13.4}},
+            "AbsenceCreate": lambda: {"start": "2027-01-04T00:00:00Z", "end": "2027-01-05T00:00:00Z"},
+            "SiteIn": lambda: {"name": "walk site", "lat": 52.4, "lon": 13.1},
+            "FailureSkillIn": lambda: {"skill": "mechanical", "channels": ["accel1_rms"]},
+            "DispatchPlanIn": lambda: {"horizon_hours": 24},
+            "TechnicianContactUpdate": lambda: {"email": f"walk{n}@field.example"},
+            "CustomerEmailContact": lambda: {"channel": "email", "email": f"walk{n}@initech.example"},
+            "DispatchCommitIn": lambda: {"plan_id": self.fresh_plan()},
         }
+
+    def fresh_plan(self) -> int:
+        """A dispatch preview made now, straight in the store (no audit entry): a commit of it goes through."""
+        with service_database(self.service).session() as session:
+            row = preview(session, TENANT, PlanRequest(horizon_hours=24), "walk", NOW)
+            session.commit()
+            return row.id
 
     def audit_mark(self) -> int:
         with service_database(self.service).session() as session:
@@ -179,12 +210,15 @@ def walk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Walk]:
     data = tmp_path_factory.mktemp("walk")
     with private_mosquitto(data) as broker, CloudService(service_settings(broker.url, data / "cloud"),
                                                          clock=ManualClock(NOW)) as service:
-        publish_pump_fleet(broker.url, service.ingest_stats, ("p-1", "p-2", "p-3", "p-4"), NOW, "walk-publisher",
-                           TENANT)
+        publish_pump_fleet(broker.url, service.ingest_stats, PUMPS, NOW, "walk-publisher", TENANT)
         database = service_database(service)
         with database.session() as session:
             customer_id = create_customer(session, TENANT, "Initech", 0.0).id
             technician_id = create_technician(session, TENANT, "Tess", 0.0).id
+            # A notification for the outbox routes to list and retry (Tess has no contact point yet: no_contact).
+            [notification_id] = enqueue_assignment(session, tenant=TENANT, technician_id=technician_id, order_id=1,
+                                                   device_id="p-1", window_start=NOW, window_end=NOW + 3600,
+                                                   site=None, now=NOW)
             session.commit()
         keys = {role: api_key(database, TENANT, role, f"walk-{role.value}",
                               customer_id if role is Role.CUSTOMER else None,
@@ -194,19 +228,44 @@ def walk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Walk]:
         user(database, SIGN_IN_USER, TENANT, Role.PLANNER)
         refresh_token = sign_in(service, SIGN_IN_USER).json()["refresh_token"]
         with httpx.Client(base_url=service.api_url, timeout=20.0) as http:
-            ids = _prepare(http, keys[Role.ADMIN], customer_id)
+            ids = _prepare(http, keys[Role.ADMIN], customer_id, technician_id)
             orders = {o["device_id"]: str(o["id"]) for o in
                       http.get("/api/v1/work-orders", headers=bearer(keys[Role.ADMIN])).json()}
-            for device in ("p-3", "p-4"):  # start and complete need an approved order
-                assert http.post(f"/api/v1/work-orders/{orders[device]}/approve", json={},
-                                 headers=bearer(keys[Role.ADMIN])).status_code == 200
+            ids["attachment_id"] = _prepare_orders(http, keys[Role.ADMIN], keys[Role.TECHNICIAN], orders,
+                                                   technician_id)
             parts = split_api_key(spare_key)
             assert parts is not None
-            ids |= {"device_id": "p-1", "user_id": str(spare_user), "key_id": parts[0]}
+            ids |= {"device_id": "p-1", "user_id": str(spare_user), "key_id": parts[0],
+                    "customer_id": str(customer_id), "notification_id": str(notification_id)}
             yield Walk(service, http, keys, ids, orders, refresh_token, customer_id)
 
 
-def _prepare(http: httpx.Client, admin_key: str, customer_id: int) -> dict[str, str]:
+def _prepare_orders(http: httpx.Client, admin_key: str, technician_key: str, orders: dict[str, str],
+                    technician_id: int) -> str:
+    """Each order in the status its action needs (ORDER_FOR_ACTION); the id of a photo on p-12."""
+    admin, tech = bearer(admin_key), bearer(technician_key)
+
+    def post(who: dict[str, str], device: str, action: str, body: dict[str, object] | None = None) -> None:
+        response = http.post(f"/api/v1/work-orders/{orders[device]}/{action}", json=body or {}, headers=who)
+        assert response.status_code == 200, f"{action} {device}: {response.text}"
+
+    for device in ("p-6", "p-7"):  # merge: two orders of one site
+        site = http.put(f"/api/v1/assets/{device}/site", headers=admin, json={"name": "merge site", "lat": 52.0,
+                                                                               "lon": 13.0})
+        assert site.status_code == 200, site.text
+    for device in ("p-3", "p-4", "p-8", "p-9", "p-10", "p-11", "p-12"):
+        post(admin, device, "approve")
+    for device in ("p-3", "p-4", "p-9", "p-10", "p-11", "p-12"):  # to the walk's technician, Tess
+        post(admin, device, "assign", {"technician_id": technician_id})
+    for device in ("p-4", "p-12"):
+        post(tech, device, "start")
+    photo = http.post(f"/api/v1/work-orders/{orders['p-12']}/attachments", content=PNG,
+                      headers={**tech, "Content-Type": "image/png"})
+    assert photo.status_code == 201, photo.text
+    return str(photo.json()["id"])
+
+
+def _prepare(http: httpx.Client, admin_key: str, customer_id: int, technician_id: int) -> dict[str, str]:
     """As tenant A's admin: a model, a contract naming the customer, a rollout; the ids the walk fills in."""
     admin = bearer(admin_key)
     registered = http.post("/api/v1/models", content=artifact(MODEL_ID, "1"),
@@ -220,8 +279,16 @@ def _prepare(http: httpx.Client, admin_key: str, customer_id: int) -> dict[str, 
     assert rollout.status_code == 201, rollout.text
     event = http.get("/api/v1/events", params={"asset": "p-1", "limit": 1}, headers=admin).json()[0]
     letter = http.get("/api/v1/dead-letters", params={"limit": 1}, headers=admin).json()[0]
+    site = http.put("/api/v1/assets/p-1/site", headers=admin, json={"name": "walk site", "lat": 52.4, "lon": 13.1})
+    assert site.status_code == 200, site.text
+    absence = http.post(f"/api/v1/technicians/{technician_id}/absences", headers=admin,
+                        json={"start": "2027-01-01T00:00:00Z", "end": "2027-01-02T00:00:00Z"})
+    assert absence.status_code == 201, absence.text
+    plan = http.post("/api/v1/dispatch/plan", headers=admin, json={})
+    assert plan.status_code == 201, plan.text
     return {"event_id": str(event["id"]), "rollout_id": str(rollout.json()["id"]), "model_id": MODEL_ID,
-            "version": "1", "dead_letter_id": str(letter["id"])}
+            "version": "1", "dead_letter_id": str(letter["id"]), "technician_id": str(technician_id),
+            "absence_id": str(absence.json()["id"]), "plan_id": str(plan.json()["id"]), "kind": "bearing_wear"}
 
 
 def test_every_operation_names_its_permission_and_only_liveness_and_sign_in_are_public(walk: Walk) -> None:

@@ -133,7 +133,8 @@ def test_a_planner_rejects_a_work_order_once(api: httpx.Client, clients: RoleCli
     assert order["evidence"]["event_count"] == 3
     assert api.post(f"/work-orders/{order['id']}/reject", json={}).status_code == 403  # a viewer decides nothing
     # Who decides is the caller's credential; a name in the body is ignored.
-    rejected = planner.post(f"/work-orders/{order['id']}/reject", json={"decided_by": "ann", "note": "known issue"})
+    assert planner.post(f"/work-orders/{order['id']}/reject", json={}).status_code == 422  # a reason is required
+    rejected = planner.post(f"/work-orders/{order['id']}/reject", json={"decided_by": "ann", "reason": "known issue"})
     assert rejected.status_code == 200
     body = rejected.json()
     assert (body["status"], body["decided_by"], body["decision_note"]) == (

@@ -58,6 +58,13 @@ REFUSES_VALID: dict[str, str] = {
     "PUT /api/v1/devices/{device_id}/state": "the model fits the device: its kind and channels",
     "POST /api/v1/rollouts": "stages grow and end covering every device; the model fits them",
     "POST /api/v1/profiles": "channel names are unique; labels and description printable",
+    "POST /api/v1/work-orders/{order_id}/assign": "a visit window has both ends or neither, and ends after it starts",
+    "POST /api/v1/work-orders/{order_id}/merge": "into another open order of the same asset or site",
+    "POST /api/v1/work-orders/{order_id}/complete": "a finding, in the body or recorded before",
+    "POST /api/v1/work-orders/{order_id}/attachments": "the bytes are an image of the declared type (JPEG, PNG, WebP)",
+    "POST /api/v1/technicians": "the time zone is an IANA name; working hours end after they start",
+    "PUT /api/v1/technicians/{technician_id}": "the time zone is an IANA name; working hours end after they start",
+    "POST /api/v1/technicians/{technician_id}/absences": "an absence ends after it starts",
 }
 
 

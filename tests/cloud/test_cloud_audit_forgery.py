@@ -110,8 +110,13 @@ def test_every_change_records_the_credential_not_the_name_in_the_request(trail: 
 
     approved = ok(http.post(f"/api/v1/work-orders/{first}/approve", json={**forged, "note": "go"}, headers=planner))
     assert approved["decided_by"] == PLANNER
-    rejected = ok(http.post(f"/api/v1/work-orders/{second}/reject", json=forged, headers=planner))
+    rejected = ok(http.post(f"/api/v1/work-orders/{second}/reject", json={**forged, "reason": "dup"},
+                            headers=planner))
     assert rejected["decided_by"] == PLANNER
+    tina = ok(http.get("/api/v1/auth/me", headers=tech))["technician_id"]
+    assigned = ok(http.post(f"/api/v1/work-orders/{first}/assign", json={**forged, "technician_id": tina},
+                            headers=planner))
+    assert assigned["technician_id"] == tina
     started = ok(http.post(f"/api/v1/work-orders/{first}/start", json=forged, headers=tech))
     assert started["decided_by"] == PLANNER  # starting does not re-decide; the trail says who started
     done = ok(http.post(f"/api/v1/work-orders/{first}/complete", headers=tech,
@@ -132,7 +137,8 @@ def test_every_change_records_the_credential_not_the_name_in_the_request(trail: 
     ok(http.put("/api/v1/assets/f-1/contract", json={**forged, "maintenance_horizon_cycles": 45.0}, headers=planner))
 
     expected = {
-        f"work_order:{first}": {("approve", PLANNER), ("start", TECHNICIAN), ("complete", TECHNICIAN)},
+        f"work_order:{first}": {("approve", PLANNER), ("assign", PLANNER), ("start", TECHNICIAN),
+                                ("finding", TECHNICIAN), ("complete", TECHNICIAN)},
         f"work_order:{second}": {("reject", PLANNER)},
         "model:pump-forge@1": {("register", OPERATOR)},
         "device:f-3": {("set_desired_state", OPERATOR)},
@@ -194,7 +200,7 @@ def test_only_admins_and_planners_read_the_trail(trail: Trail) -> None:
 
 
 def test_a_tenants_admin_sees_none_of_the_other_tenants_trail(trail: Trail) -> None:
-    rejected = trail.http.post(f"/api/v1/work-orders/{trail.b_order}/reject", json={"note": "B's own"},
+    rejected = trail.http.post(f"/api/v1/work-orders/{trail.b_order}/reject", json={"reason": "B's own"},
                                headers=trail.b_admin)
     assert rejected.status_code == 200, rejected.text
     b_trail = trail.audit(trail.b_admin).json()

@@ -24,6 +24,13 @@ def complete(technician: httpx.Client, order_id: int, finding: str, notes: str |
     )
 
 
+def assign_to_caller(planner: httpx.Client, technician: httpx.Client,
+                     order_id: int) -> httpx.Response:
+    """Assign the order to the technician record the technician client's key is bound to."""
+    me = technician.get("/auth/me").json()
+    return planner.post(f"/work-orders/{order_id}/assign", json={"technician_id": me["technician_id"]})
+
+
 def test_findings_give_field_precision_per_model_version(stores: Stores, sql_url: str) -> None:
     with api_over(stores, sql_url) as served:
         api, operator = served.as_role(Role.VIEWER), served.as_role(Role.OPERATOR)
@@ -32,7 +39,8 @@ def test_findings_give_field_precision_per_model_version(stores: Stores, sql_url
         ids = open_rul_orders(stores, api, ["e1", "e2", "e3", "e4"])
         for device in ("e1", "e2", "e3"):
             assert planner.post(f"/work-orders/{ids[device]}/approve", json={}).status_code == 200
-        assert technician.post(f"/work-orders/{ids['e1']}/start", json={}).json()["status"] == "in_progress"
+            assert assign_to_caller(planner, technician, ids[device]).status_code == 200
+            assert technician.post(f"/work-orders/{ids[device]}/start", json={}).json()["status"] == "in_progress"
 
         assert complete(planner, ids["e1"], "true_fault").status_code == 403  # a planner decides, a technician works
         done = complete(technician, ids["e1"], "true_fault", "bearing spalled, replaced")
@@ -40,12 +48,15 @@ def test_findings_give_field_precision_per_model_version(stores: Stores, sql_url
         assert done.json()["status"] == "done"
         assert done.json()["finding"]["model"] == {"id": "turbofan-rul", "version": "2.0.0"}
         assert done.json()["finding"]["technician"] == "api_key:technician-acme"
-        assert complete(technician, ids["e2"], "true_fault").status_code == 200  # straight from approved
+        # A finding recorded first, then completed without repeating it.
+        recorded = technician.post(f"/work-orders/{ids['e2']}/findings", json={"finding": "true_fault"})
+        assert recorded.status_code == 200 and recorded.json()["status"] == "in_progress"
+        assert technician.post(f"/work-orders/{ids['e2']}/complete", json={}).status_code == 200
         assert complete(technician, ids["e3"], "false_alarm").status_code == 200
 
-        assert complete(technician, ids["e4"], "true_fault").status_code == 409  # still proposed: a planner decides
+        assert complete(technician, ids["e4"], "true_fault").status_code == 404  # proposed: not the technician's
         assert complete(technician, ids["e1"], "false_alarm").status_code == 409  # already done
-        maybe = technician.post(f"/work-orders/{ids['e4']}/complete", json={"finding": "maybe"})
+        maybe = technician.post(f"/work-orders/{ids['e1']}/complete", json={"finding": "maybe"})
         assert maybe.status_code == 422
 
         precision = {(p["model_id"], p["model_version"]): p for p in api.get("/models/field-precision").json()}

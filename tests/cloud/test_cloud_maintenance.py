@@ -5,9 +5,13 @@ from __future__ import annotations
 import pytest
 from cloudtest_support import T0, TENANT, Stores, anomaly, raw, state, telemetry
 
+from cloud.auth.accounts import create_technician
+from cloud.auth.principal import Principal, PrincipalKind
 from cloud.errors import NotFoundError
+from cloud.maintenance.lifecycle import Action as Move
+from cloud.maintenance.lifecycle import move
 from cloud.maintenance.rules import Action, Anomaly, PersistentAnomalyRule, RuleInputs, decide
-from cloud.maintenance.work_orders import TransitionError, Verdict, apply_verdict, get_work_order, list_work_orders
+from cloud.maintenance.work_orders import TransitionError, get_work_order, list_work_orders
 from cloud.store.scope import Scope
 from cloud.store.tables import WorkOrderRow
 
@@ -62,6 +66,10 @@ def test_a_persistent_anomaly_opens_exactly_one_work_order_with_its_evidence(sto
     assert stores.counters.snapshot().work_orders_opened == 1
 
 
+PLANNER_1 = Principal(PrincipalKind.USER, "1", "planner-1", TENANT)
+CREW = Principal(PrincipalKind.USER, "2", "crew", TENANT)
+
+
 def test_a_single_blip_or_spread_out_anomalies_open_none(stores: Stores) -> None:
     feed(stores, "blip", [T0 + 100])
     stores.handler.apply([raw(anomaly("blip", T0 + 110 + i, score=0.1, is_anomaly=False)) for i in range(5)])
@@ -74,14 +82,14 @@ def test_after_a_rejection_only_new_anomalies_count(stores: Stores) -> None:
     [order] = orders(stores)
     with stores.database.session() as session:
         row = get_work_order(session, order.id, SCOPE)
-        apply_verdict(session, row, Verdict.REJECT, "planner-1", now=T0 + 200, note="sensor being replaced")
+        move(session, row, Move.REJECT, PLANNER_1, now=T0 + 200, reason="sensor being replaced")
     feed(stores, "p1", [T0 + 130])  # still within the window of the rejected three
     assert len(orders(stores)) == 1
     feed(stores, "p1", [T0 + 140, T0 + 150])
     newest, rejected = orders(stores)
     assert (newest.status, rejected.status) == ("proposed", "rejected")
     assert (rejected.decided_by, rejected.decided_at, rejected.decision_note) == (
-        "planner-1",
+        "user:planner-1",
         T0 + 200,
         "sensor being replaced",
     )
@@ -93,16 +101,23 @@ def test_a_work_order_moves_only_along_its_lifecycle(stores: Stores) -> None:
     [order] = orders(stores)
     with stores.database.session() as session:
         row = get_work_order(session, order.id, SCOPE)
-        assert apply_verdict(session, row, Verdict.APPROVE, "planner-1", now=T0 + 300).status == "approved"
-    with pytest.raises(TransitionError, match="proposed"), stores.database.session() as session:
-        apply_verdict(session, get_work_order(session, order.id, SCOPE), Verdict.APPROVE, "planner-2", now=T0 + 301)
+        assert move(session, row, Move.APPROVE, PLANNER_1, now=T0 + 300).status == "approved"
+        session.commit()
+    with pytest.raises(TransitionError, match="approved"), stores.database.session() as session:
+        move(session, get_work_order(session, order.id, SCOPE), Move.APPROVE, PLANNER_1, now=T0 + 301)
     with stores.database.session() as session:
+        crew = create_technician(session, TENANT, "crew", T0).id
         row = get_work_order(session, order.id, SCOPE)
-        assert apply_verdict(session, row, Verdict.START, "crew", now=T0 + 400).status == "in_progress"
-        assert apply_verdict(session, row, Verdict.COMPLETE, "crew", now=T0 + 500).status == "done"
+        with pytest.raises(TransitionError, match="approved; start needs it assigned or accepted"):
+            move(session, row, Move.START, CREW, now=T0 + 350)
+        assert move(session, row, Move.ASSIGN, PLANNER_1, now=T0 + 360, technician_id=crew).status == "assigned"
+        assert move(session, row, Move.START, CREW, now=T0 + 400).status == "in_progress"
+        assert move(session, row, Move.COMPLETE, CREW, now=T0 + 500).status == "done"
+        session.commit()
     with stores.database.session() as session:
         done = get_work_order(session, order.id, SCOPE)
-        assert (done.status, done.decided_by) == ("done", "planner-1")  # the crew's steps keep the planner's decision
+        # The crew's steps keep the planner's decision.
+        assert (done.status, done.decided_by) == ("done", "user:planner-1")
     with pytest.raises(NotFoundError), stores.database.session() as session:
         get_work_order(session, 999, SCOPE)
     with pytest.raises(NotFoundError), stores.database.session() as session:

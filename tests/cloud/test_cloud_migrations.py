@@ -276,7 +276,7 @@ def test_revision_0005_gives_desired_states_a_signed_manifest_and_keeps_those_be
         assert upgrade(database, messages.append).current
     finally:
         database.close()
-    assert [m.split(":")[0] for m in messages if m.startswith("applied")] == ["applied revision 0005"]
+    assert next(m.split(":")[0] for m in messages if m.startswith("applied")) == "applied revision 0005"
     assert differences(sql_url) == []
     # The wishes stored before have no manifest (re-sending one signs it anew); new ones are unique per counter.
     assert rows(sql_url, "SELECT id, manifest_counter, manifest, manifest_signature, manifest_key_id "
@@ -290,6 +290,30 @@ def test_revision_0005_gives_desired_states_a_signed_manifest_and_keeps_those_be
         with_admin(sql_url, copy.format(counter=1))  # a second manifest of pump-1 with counter 1
     with_admin(sql_url, "INSERT INTO manifest_counters (device_id, last_counter) VALUES ('pump-1', 1)")
     assert rows(sql_url, "SELECT device_id, last_counter FROM manifest_counters") == [("pump-1", 1)]
+
+
+def test_revision_0006_keeps_every_work_order_and_counts_assigned_and_accepted_orders_as_open(sql_url: str) -> None:
+    load_release_0_1(sql_url)
+    database, messages = Database(sql_url), list[str]()
+    try:
+        assert upgrade(database, messages.append).current
+    finally:
+        database.close()
+    assert "applied revision 0006" in [m.split(":")[0] for m in messages]
+    assert differences(sql_url) == []
+    # Release 0.1's done order is kept as it was, with the defaults of what it could not have said.
+    assert rows(sql_url, "SELECT id, status, priority, technician_id, decided_by FROM work_orders") == [
+        (1, "done", "normal", None, "planner:ann")]
+    assert rows(sql_url, "SELECT skills, time_zone FROM technicians") == []
+    order = ("INSERT INTO work_orders (device_id, tenant, status, rule, reason, evidence, created_at, updated_at) "
+             "VALUES ('pump-1', 'acme', '{status}', 'persistent_anomaly', 'r', '{{}}', 0, 0)")
+    with_admin(sql_url, order.format(status="assigned"))
+    for status in ("accepted", "proposed"):  # one open order per asset: an assigned one counts
+        with pytest.raises(sa.exc.IntegrityError):
+            with_admin(sql_url, order.format(status=status))
+    with pytest.raises(sa.exc.IntegrityError):
+        with_admin(sql_url, order.format(status="lost"))  # the status check knows the new statuses only
+    with_admin(sql_url, order.format(status="cancelled"))
 
 
 def test_a_model_used_outside_its_tenant_is_copied_into_the_user_tenant(sql_url: str) -> None:

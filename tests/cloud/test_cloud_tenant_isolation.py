@@ -218,7 +218,7 @@ def test_writes_to_the_other_tenants_objects_are_404_and_change_nothing(world: W
     model = {"model_id": SHARED_MODEL, "model_version": "1"}  # registered in A too: only the device is B's
     attempts: list[tuple[dict[str, str], str, str, dict[str, object] | None]] = [
         (people[Role.PLANNER], "POST", f"/work-orders/{b.orders['g-1']}/approve", {"decided_by": "mallory"}),
-        (people[Role.PLANNER], "POST", f"/work-orders/{b.orders['g-1']}/reject", {}),
+        (people[Role.PLANNER], "POST", f"/work-orders/{b.orders['g-1']}/reject", {"reason": "mallory"}),
         (people[Role.TECHNICIAN], "POST", f"/work-orders/{b.orders['g-1']}/start", {}),
         (people[Role.TECHNICIAN], "POST", f"/work-orders/{b.orders['g-1']}/complete", {"finding": "true_fault"}),
         (people[Role.OPERATOR], "PUT", "/devices/g-1/state", {**model, "sample_rate_hz": 99.0}),

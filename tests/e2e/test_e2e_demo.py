@@ -79,7 +79,7 @@ def test_demo_stores_every_reading_and_signs_in_with_what_it_printed(
         progress = stderr.read()
     for key in ("devices", "readings_published", "readings_stored", "anomaly_events", "work_orders",
                 "faulty_assets", "faulty_assets_with_work_order", "healthy_assets_with_work_order", "api_url",
-                "admin_api_key"):
+                "admin_api_key", "work_orders_by_status", "assigned_work_orders"):
         assert key in summary, key
     assert summary["devices"] == 5
     assert summary["readings_published"] >= 5 * 40
@@ -87,6 +87,11 @@ def test_demo_stores_every_reading_and_signs_in_with_what_it_printed(
     assert summary["faulty_assets"] == 1
     assert summary["faulty_assets_with_work_order"] == 1
     assert summary["healthy_assets_with_work_order"] == 0
+    # The faulty pump's order was approved (by its contract's policy or the planner), dispatched, and worked by the
+    # simulated technician: none is left waiting for a decision.
+    by_status = summary["work_orders_by_status"]
+    assert sum(by_status.values()) == summary["work_orders"] and "proposed" not in by_status, by_status
+    assert summary["assigned_work_orders"] >= 1 and by_status.get("done", 0) >= 1, summary
     assert "readings stored by the cloud" in text  # the human-readable summary comes first
     assert "[" in progress and "/45 s]" in progress  # progress was shown
     assert summary["admin_api_key"] not in progress  # secrets go to stdout only, never with the progress

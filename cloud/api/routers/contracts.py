@@ -10,6 +10,7 @@ from cloud.api.deps import NowDep, SessionDep, SettingsDep
 from cloud.api.model_schemas import ContractCreate, ContractPublic
 from cloud.api.params import DeviceIdPath
 from cloud.api.timestamps import utc
+from cloud.api.work_order_schemas import ApprovalPolicyIn
 from cloud.audit.trail import Change
 from cloud.auth.accounts import get_customer
 from cloud.auth.principal import Principal
@@ -34,7 +35,9 @@ def write_contract(device_id: DeviceIdPath, contract: ContractCreate, session: S
     existing = find_contract(session, device_id)
     before = None if existing is None else _fields(existing)
     row = put_contract(session, device_id, ContractTerms(tenant, contract.maintenance_horizon_cycles,
-                                                         contract.customer, contract.customer_id), now)
+                                                         contract.customer, contract.customer_id,
+                                                         None if contract.approval_policy is None else
+                                                         contract.approval_policy.model_dump(mode="json")), now)
     auditor.record(Change("put", "contract", device_id, tenant, before, _fields(row)))
     session.commit()
     return _public(device_id, row)
@@ -73,7 +76,7 @@ def _contract_tenant(session: Session, principal: Principal, device_id: str, req
 
 def _fields(row: ContractRow) -> dict[str, object]:
     return {"maintenance_horizon_cycles": row.maintenance_horizon_cycles, "customer": row.customer,
-            "customer_id": row.customer_id}
+            "customer_id": row.customer_id, "approval_policy": row.approval_policy}
 
 
 def _public(device_id: str, row: ContractRow) -> ContractPublic:
@@ -84,4 +87,5 @@ def _public(device_id: str, row: ContractRow) -> ContractPublic:
         customer_id=row.customer_id,
         source="contract",
         updated_at=utc(row.updated_at),
+        approval_policy=None if row.approval_policy is None else ApprovalPolicyIn.model_validate(row.approval_policy),
     )

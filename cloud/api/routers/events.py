@@ -10,7 +10,7 @@ from cloud.api.access import PrincipalDep, allow
 from cloud.api.deps import SessionDep
 from cloud.api.params import DeviceQuery, RowIdPath
 from cloud.api.schemas import EventKindName, EventOut, ModelOut, RulOut, WindowOut
-from cloud.api.timestamps import IsoTime, epoch, utc
+from cloud.api.timestamps import IsoTime, epoch, optional_utc, utc
 from cloud.auth.roles import Permission
 from cloud.store.events import get_event, list_events
 from cloud.store.tables import EventRow
@@ -66,4 +66,5 @@ def event_out(row: EventRow) -> EventOut:
         window=WindowOut(start=utc(row.window_start), end=utc(row.window_end), samples=row.window_samples),
         rul=rul,
         work_order_id=row.work_order_id,
+        closed_at=optional_utc(row.closed_at),
     )

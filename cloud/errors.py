@@ -21,6 +21,8 @@
     ├── InvalidProfileError  a device profile is malformed (a channel name, unit, label) (HTTP 422)
     ├── DeliveryError      a notification was not accepted by the mail server or webhook receiver (retried)
     ├── InvalidFieldDataError  a technician's hours, time zone, home or absence, or a site, is invalid (HTTP 422)
+    ├── InvalidContractError  a service contract, plan version, asset cover or billing period is invalid (HTTP 422)
+    ├── InvalidHelpRequestError  a help request names no customer, or its `about` is malformed (HTTP 422)
     └── SchemaError        the database's schema is older or newer than this release (the message says what to run)
 """
 
@@ -107,6 +109,14 @@ class InvalidProfileError(CloudError):
 
 class InvalidFieldDataError(CloudError):
     """Raised when field-service data (working hours, a time zone, a location, an absence) is invalid."""
+
+
+class InvalidContractError(CloudError):
+    """Raised when a service contract, plan version, asset cover or billing period is invalid; the message says why."""
+
+
+class InvalidHelpRequestError(CloudError):
+    """Raised when a help request cannot be opened as asked (whose it is, what it is about); the message says why."""
 
 
 class SchemaError(CloudError):

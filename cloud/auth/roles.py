@@ -53,6 +53,18 @@ class Permission(StrEnum):
     ACCOUNTS_READ = "accounts:read"  # users and API keys
     ACCOUNTS_WRITE = "accounts:write"
     SELF_READ = "self:read"  # who am I
+    SUPPORT_ASK = "support:ask"  # ask for a person (a customer for itself, a planner on a customer's behalf)
+    SUPPORT_ANSWER = "support:answer"  # answer customers' help requests
+    METRICS_READ = "metrics:read"  # trust metrics: offer acceptance, complaints, time to a human, false alarms
+    BILLING_READ = "billing:read"  # contracts' billable use and statements (a customer: its own contracts')
+    BILLING_CLOSE = "billing:close"  # close a contract's month (issue its statement) and issue corrections
+    OFFERS_READ = "offers:read"  # offers (a customer: only those sent to it) and their acceptance rates
+    OFFERS_DECIDE = "offers:decide"  # draft offers now, approve or reject drafts, keep the offer catalogue
+    OFFERS_RESPOND = "offers:respond"  # a customer accepts or declines an offer sent to it
+    CONSENTS_READ = "consents:read"  # a customer's consent ledger (a customer: its own)
+    CONSENTS_WRITE = "consents:write"  # record a grant or withdrawal (a customer for itself; a planner with the source)
+    CUSTOMERS_EXPORT = "customers:export"  # all of a customer's data as one file (a customer: its own)
+    CUSTOMERS_ERASE = "customers:erase"  # erase a customer's data but what invoices legally need
 
 
 P = Permission
@@ -65,18 +77,23 @@ _FLEET_READ = frozenset({
 
 ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
-    Role.PLANNER: _FLEET_READ | {P.WORK_ORDERS_DECIDE, P.CONTRACTS_WRITE, P.DIRECTORY_WRITE, P.AUDIT_READ,
+    Role.PLANNER: _FLEET_READ | {P.OFFERS_READ, P.OFFERS_DECIDE, P.CONSENTS_READ, P.CONSENTS_WRITE,
+                                 P.CUSTOMERS_EXPORT,
+                                 P.BILLING_READ, P.BILLING_CLOSE, P.SUPPORT_ASK, P.SUPPORT_ANSWER, P.METRICS_READ,
+                                 P.WORK_ORDERS_DECIDE, P.CONTRACTS_WRITE, P.DIRECTORY_WRITE, P.AUDIT_READ,
                                  P.DISPATCH_PLAN, P.NOTIFICATIONS_READ, P.NOTIFICATIONS_RETRY},
     Role.TECHNICIAN: frozenset({
         P.ASSETS_READ, P.TELEMETRY_READ, P.EVENTS_READ, P.WORK_ORDERS_READ, P.WORK_ORDERS_WORK, P.SELF_READ,
     }),
     # A customer reads the work orders on its own assets (the scope keeps it to them), to see when a visit comes.
-    Role.CUSTOMER: frozenset({P.ASSETS_READ, P.TELEMETRY_READ, P.USAGE_READ, P.CONTRACTS_READ, P.WORK_ORDERS_READ,
+    Role.CUSTOMER: frozenset({P.OFFERS_READ, P.OFFERS_RESPOND, P.CONSENTS_READ, P.CONSENTS_WRITE, P.CUSTOMERS_EXPORT,
+                              P.BILLING_READ, P.SUPPORT_ASK,
+                              P.ASSETS_READ, P.TELEMETRY_READ, P.USAGE_READ, P.CONTRACTS_READ, P.WORK_ORDERS_READ,
                               P.SELF_READ}),
     Role.OPERATOR: _FLEET_READ | {P.MODELS_WRITE, P.ARTIFACTS_DOWNLOAD, P.DEVICES_WRITE, P.ROLLOUTS_WRITE,
                                   P.PROFILES_WRITE, P.DEAD_LETTERS_READ, P.DEAD_LETTERS_REPLAY,
                                   P.NOTIFICATIONS_READ, P.NOTIFICATIONS_RETRY},
-    Role.VIEWER: _FLEET_READ,
+    Role.VIEWER: _FLEET_READ | {P.BILLING_READ},
 }
 
 # What a device holding a signed artifact link may do: fetch that artifact and the key that verifies it.

@@ -22,6 +22,8 @@ Demo finished: $devices simulated devices for $seconds s ($faulty with an inject
   healthy assets with a work order      : $healthy_assets_with_work_order of $healthy
   work orders assigned by dispatch      : $assigned_work_orders
   work orders by status                 : $status_list
+  statements issued for $billed_period         : $statements
+  offers drafted (for a planner)        : $offers_drafted
 Faults injected: $fault_list
 API: $api_url  (OpenAPI docs at $api_url/docs)
 """)
@@ -57,6 +59,9 @@ class DemoReport:
     faults: dict[str, str]
     work_orders_by_status: dict[str, int] = field(default_factory=dict)  # after dispatch and the technician's work
     assigned_work_orders: int = 0  # assigned by the demo's dispatch commit
+    statements: int = 0  # issued for `billed_period` (cloud.demo.billing)
+    offers_drafted: int = 0  # by the offer rules after the month was closed; none is sent unapproved
+    billed_period: str = ""  # YYYY-MM
 
     @property
     def all_stored(self) -> bool:

@@ -23,6 +23,8 @@ from pathlib import Path
 
 from cloud.broker import RunningBroker, free_port, start_embedded_broker
 from cloud.demo.accounts import DemoAccounts, create_demo_accounts
+from cloud.demo.billing import close_the_month
+from cloud.demo.clock import DemoClock
 from cloud.demo.field import AUTO_APPROVE, dispatch_and_work, place_assets, set_up_directory
 from cloud.demo.report import DemoReport, collect, get_json, put_json, sign_in_text
 from cloud.registry.signing import public_key_pem
@@ -66,7 +68,8 @@ def say(text: str) -> None:
 def main(options: DemoOptions) -> int:
     with tempfile.TemporaryDirectory(prefix="paas-demo-") as tmp, _broker(options, Path(tmp)) as broker_url:
         settings = _cloud_settings(options, Path(tmp), broker_url)
-        cloud = CloudService(settings)
+        clock = DemoClock()  # moved forward once, to close the month the fleet ran in (cloud.demo.billing)
+        cloud = CloudService(settings, clock=clock)
         say(f"starting the cloud service (broker {broker_url}) ...")
         cloud.start()
         try:
@@ -81,6 +84,7 @@ def main(options: DemoOptions) -> int:
             key_file.write_text(public_key_pem(settings))
             report = _run_fleet(options, Path(tmp), broker_url, cloud.api_url, accounts.admin_api_key, fleet, key_file)
             report = _dispatch(cloud.api_url, accounts, [spec.device_id for spec in fleet], options.seed, report)
+            report = _bill(cloud.api_url, accounts, customer_assets, [spec.device_id for spec in fleet], clock, report)
             print(report.to_text() + sign_in_text(cloud.api_url, accounts, customer_assets), flush=True)
             if options.json:
                 local = settings.env is Environment.LOCAL  # elsewhere a key must not end up in a script's output
@@ -115,6 +119,16 @@ def _dispatch(api_url: str, accounts: DemoAccounts, device_ids: list[str], seed:
         f"{outcome.assigned_work_orders} order(s); the demo technician completed {outcome.completed}")
     return replace(report, work_orders_by_status=outcome.work_orders_by_status,
                    assigned_work_orders=outcome.assigned_work_orders)
+
+
+def _bill(api_url: str, accounts: DemoAccounts, customer_assets: list[str], device_ids: list[str], clock: DemoClock,
+          report: DemoReport) -> DemoReport:
+    """Service contracts for the fleet, the month closed (statements) and the offer rules run (drafts)."""
+    outcome = close_the_month(api_url, accounts, customer_assets, device_ids, clock)
+    say(f"closed {outcome.period} for the fleet's contracts: {outcome.statements} statement(s); the offer rules "
+        f"drafted {outcome.offers_drafted} offer(s), waiting for a planner")
+    return replace(report, statements=outcome.statements, offers_drafted=outcome.offers_drafted,
+                   billed_period=outcome.period)
 
 
 @contextlib.contextmanager

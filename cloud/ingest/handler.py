@@ -30,6 +30,7 @@ from cloud.maintenance.rules import PersistentAnomalyRule
 from cloud.maintenance.urgency import DEFAULT_SECONDS_PER_CYCLE
 from cloud.maintenance.work_orders import on_anomaly, on_rul_estimate, record_channel_values
 from cloud.settings import DEFAULT_MAINTENANCE_HORIZON_CYCLES
+from cloud.store.asset_state_log import log_state
 from cloud.store.assets import apply_state, find_asset, record_channels, record_event, touch_asset
 from cloud.store.database import Database
 from cloud.store.events import insert_event
@@ -223,6 +224,8 @@ class MessageHandler:
         elif isinstance(message, DeviceState):
             batch.known_asset(message)
             apply_state(batch.touch(message), message)
+            # The whole online/offline history, for SLA downtime (cloud.billing.downtime), not only the newest.
+            log_state(batch.session, message, received_at=batch.now)
         elif isinstance(message, Event):
             batch.known_asset(message)
             self._store_event(batch, batch.touch(message), message)

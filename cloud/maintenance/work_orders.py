@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from cloud.audit.trail import Change, record
 from cloud.auth.principal import Principal, PrincipalKind
 from cloud.auth.roles import Role
+from cloud.billing.plans import service_horizon
 from cloud.errors import InvalidWorkOrderError, NotFoundError, TransitionError
 from cloud.field.skills import skill_for
 from cloud.maintenance.lifecycle import Action, move, record_proposal
@@ -99,7 +100,7 @@ def on_rul_estimate(
         event.id, event.ts, event.rul_cycles, event.rul_lower, event.rul_upper, event.model_id, event.model_version
     )
     open_order = find_open_order(session, asset.device_id)
-    horizon = horizon_for(session, asset.device_id, default_horizon_cycles)
+    horizon = horizon_for(session, asset.device_id, default_horizon_cycles, now)
     decision = decide_rul(RulInputs(estimate, horizon, None if open_order is None else open_order.id))
     if decision.action is RuleAction.ATTACH and open_order is not None:
         open_order.evidence = attach_rul_to_evidence(open_order.evidence, estimate)
@@ -113,8 +114,13 @@ def on_rul_estimate(
     return RulOutcome(decision)
 
 
-def horizon_for(session: Session, device_id: str, default_cycles: float) -> Horizon:
-    """The asset's contract horizon, or the platform default when it has no contract."""
+def horizon_for(session: Session, device_id: str, default_cycles: float, now: float | None = None) -> Horizon:
+    """The horizon of the service contract version in force for the asset at `now` when it sets one, else the
+    asset's own contract's, else the platform default."""
+    if now is not None:
+        service = service_horizon(session, device_id, now)
+        if service is not None:
+            return Horizon(service.cycles, "contract", service.customer_name)
     contract = find_contract(session, device_id)
     if contract is None:
         return Horizon(default_cycles, "default")

@@ -43,7 +43,39 @@ a technician will come to service $device_id:
 
 You need not do anything. If this time does not suit you, or you have a question,
 please contact $support.
+
+$human
 """)
+HELP_ANSWER_SUBJECT = Template("A person answered your request #$request_id")
+HELP_ANSWER_TEXT = Template("""\
+Hello $name,
+
+$answered_by answered your request #$request_id:
+
+$answer
+
+You find the whole conversation at:
+$request_url
+
+$human
+""")
+OFFER_SUBJECT = Template("An offer for you: $title")
+OFFER_TEXT = Template("""\
+Hello $name,
+
+$title
+
+$explanation
+
+What it is worth to you: $value per month (our estimate, explained above).
+
+To accept or decline it:
+$offer_url
+
+$human
+""")
+# On every customer text: a customer can always ask for a person (docs/billing.md, "Always a human").
+HUMAN_TEXT = Template("To talk to a person about this, ask at $help_url (or reply to $support).")
 NO_REASON = "predictive maintenance"
 NO_SITE = "the asset's site"
 
@@ -66,14 +98,27 @@ class TextContext:
     def tasks_url(self) -> str:
         return f"{self.public_api_url.rstrip('/')}/api/v1/me/tasks"
 
+    @property
+    def help_url(self) -> str:
+        """Where a customer asks for a person (`POST`) and reads the answers (`GET`)."""
+        return f"{self.public_api_url.rstrip('/')}/api/v1/help-requests"
+
+    def human_line(self) -> str:
+        """The line every customer text ends with: how to reach a person."""
+        return HUMAN_TEXT.substitute(help_url=self.help_url, support=self.support_contact)
+
 
 def render(kind: NotificationKind, facts: Mapping[str, Any], delivery_id: str, context: TextContext) -> Rendered:
     """The subject, text and webhook body of a notification of `kind` about `facts`."""
+    if kind is NotificationKind.HELP_ANSWER:
+        return _help_answer(facts, delivery_id, context)
+    if kind is NotificationKind.OFFER:
+        return _offer(facts, delivery_id, context)
     window = window_text(float(facts["window_start"]), float(facts["window_end"]))
     values = {
         "name": facts.get("name") or "there", "device_id": facts["device_id"], "window": window,
         "site": facts.get("site") or NO_SITE, "reason": facts.get("reason") or NO_REASON,
-        "tasks_url": context.tasks_url, "support": context.support_contact,
+        "tasks_url": context.tasks_url, "support": context.support_contact, "human": context.human_line(),
     }
     payload = {
         "event": kind.value, "delivery_id": delivery_id, "order_id": facts.get("order_id"),
@@ -85,6 +130,29 @@ def render(kind: NotificationKind, facts: Mapping[str, Any], delivery_id: str, c
                         {**payload, "site": facts.get("site"), "tasks_url": context.tasks_url})
     return Rendered(_line(VISIT_SUBJECT.substitute(values)), VISIT_TEXT.substitute(values),
                     {**payload, "support_contact": context.support_contact})
+
+
+def _help_answer(facts: Mapping[str, Any], delivery_id: str, context: TextContext) -> Rendered:
+    request_url = f"{context.help_url}/{facts['request_id']}"
+    values = {"name": facts.get("name") or "there", "request_id": facts["request_id"],
+              "answered_by": facts.get("answered_by") or "A person", "answer": facts.get("answer", ""),
+              "request_url": request_url, "human": context.human_line()}
+    payload = {"event": NotificationKind.HELP_ANSWER.value, "delivery_id": delivery_id,
+               "request_id": facts["request_id"], "answer": facts.get("answer", ""), "request_url": request_url,
+               "help_url": context.help_url}
+    return Rendered(_line(HELP_ANSWER_SUBJECT.substitute(values)), HELP_ANSWER_TEXT.substitute(values), payload)
+
+
+def _offer(facts: Mapping[str, Any], delivery_id: str, context: TextContext) -> Rendered:
+    offer_url = f"{context.public_api_url.rstrip('/')}/api/v1/offers/{facts['offer_id']}"
+    value = f"{facts['expected_value']} {facts['currency']}"
+    values = {"name": facts.get("name") or "there", "title": facts["title"], "explanation": facts["explanation"],
+              "value": value, "offer_url": offer_url, "human": context.human_line()}
+    payload = {"event": NotificationKind.OFFER.value, "delivery_id": delivery_id, "offer_id": facts["offer_id"],
+               "title": facts["title"], "explanation": facts["explanation"],
+               "expected_value": str(facts["expected_value"]), "currency": facts["currency"],
+               "offer_url": offer_url, "help_url": context.help_url}
+    return Rendered(_line(OFFER_SUBJECT.substitute(values)), OFFER_TEXT.substitute(values), payload)
 
 
 def window_text(start: float, end: float) -> str:

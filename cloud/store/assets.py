@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from cloud.errors import NotFoundError
 from cloud.store.scope import Scope
-from cloud.store.tables import OPEN_STATUSES, AssetRow, ContractRow, WorkOrderRow
+from cloud.store.tables import OPEN_STATUSES, AssetRow, WorkOrderRow
 from contract.wire import DeviceState, DeviceStatus, Event
 
 
@@ -20,8 +20,7 @@ def find_asset(session: Session, device_id: str) -> AssetRow | None:
 def get_asset(session: Session, device_id: str, scope: Scope) -> AssetRow:
     """The asset if `scope` sees it; otherwise `NotFoundError`, whether it exists elsewhere or not at all."""
     asset = session.get(AssetRow, device_id)
-    contract = session.get(ContractRow, device_id) if asset is not None and scope.customer_id is not None else None
-    if asset is None or not scope.sees_asset(asset, contract):
+    if asset is None or not scope.sees_asset(session, asset):
         raise NotFoundError(f"asset {device_id!r} does not exist")
     return asset
 

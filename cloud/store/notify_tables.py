@@ -40,6 +40,8 @@ class RecipientKind(StrEnum):
 class NotificationKind(StrEnum):
     ASSIGNMENT = "assignment"  # a technician's new task
     VISIT_WINDOW = "visit_window"  # a customer told when a technician comes
+    HELP_ANSWER = "help_answer"  # a customer told that a person answered its help request
+    OFFER = "offer"  # a customer sent an offer a planner approved (cloud.offers.delivery)
 
 
 class NotificationStatus(StrEnum):

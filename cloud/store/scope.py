@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from cloud.store.contract_tables import ContractAssetRow, ServiceContractRow
 from cloud.store.tables import AssetRow, ContractRow
 
 
@@ -53,10 +54,16 @@ class Scope:
             clause = sa.and_(clause, AssetRow.device_id.in_(self.customer_devices()))
         return clause
 
-    def customer_devices(self) -> sa.Select[str]:
-        return sa.select(ContractRow.device_id).where(ContractRow.customer_id == self.customer_id)
+    def customer_devices(self) -> sa.CompoundSelect[str]:
+        """The devices of the customer's assets: named by a per-asset contract, or ever under one of its service
+        contracts (its statements link to their readings, also for an asset since moved to another contract)."""
+        per_asset = sa.select(ContractRow.device_id).where(ContractRow.customer_id == self.customer_id)
+        serviced = (sa.select(ContractAssetRow.device_id)
+                    .join(ServiceContractRow, ServiceContractRow.id == ContractAssetRow.contract_id)
+                    .where(ServiceContractRow.customer_id == self.customer_id))
+        return sa.union(per_asset, serviced)
 
-    def sees_asset(self, asset: AssetRow, contract: ContractRow | None) -> bool:
+    def sees_asset(self, session: Session, asset: AssetRow) -> bool:
         if not self.owns(asset.tenant):
             return False
-        return self.customer_id is None or (contract is not None and contract.customer_id == self.customer_id)
+        return self.customer_id is None or asset.device_id in set(session.scalars(self.customer_devices()))

@@ -393,10 +393,16 @@ class RolloutDeviceRow(Base):
 # same metadata.
 from cloud.store import (  # noqa: E402, F401
     account_tables,
+    asset_state_log,
+    consent_tables,
+    contract_tables,
     dead_letter_tables,
     field_tables,
     notify_tables,
+    offer_tables,
     profile_tables,
+    statement_tables,
+    support_tables,
 )
 
 METADATA = Base.metadata

@@ -18,19 +18,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
 from cloud.broker import free_port
-from cloud.store.database import Database
-from cloud.store.notify_tables import ContactPointRow, NotificationRow
-
-
-def create_notify_tables(database: Database) -> None:
-    """The outbox and contact tables (until a migration makes them, `ensure_schema` does not)."""
-    tables = [t for t in (ContactPointRow.__table__, NotificationRow.__table__) if isinstance(t, sa.Table)]
-    ContactPointRow.metadata.create_all(database.engine, tables=tables, checkfirst=True)
 
 
 @dataclass

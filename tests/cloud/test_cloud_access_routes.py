@@ -23,9 +23,11 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from authtest_support import TEST_PASSWORD, api_key, bearer, service_database, sign_in, user
+from billingtest_support import contract
 from cloudtest_support import T0, publish_pump_fleet, service_settings
 from fastapi import APIRouter
 from fastapi.routing import APIRoute
+from offertest_support import unapproved_offers_sent, walk_offers
 from registrytest_support import artifact
 from service_support import private_mosquitto
 
@@ -34,11 +36,13 @@ from cloud.api.app import create_app
 from cloud.api.deps import ApiContext
 from cloud.api.routers import stats
 from cloud.auth.accounts import create_customer, create_technician
+from cloud.auth.principal import SERVICE, Principal, PrincipalKind
 from cloud.auth.roles import Permission, Role, roles_with
 from cloud.auth.secrets import split_api_key
 from cloud.auth.sign_in import SignIn
 from cloud.auth.throttle import ThrottlePolicy
 from cloud.auth.tokens import TokenIssuer
+from cloud.billing.statements import close_period
 from cloud.errors import ConfigError
 from cloud.field.planning import PlanRequest, preview
 from cloud.notify.events import enqueue_assignment
@@ -47,6 +51,7 @@ from cloud.settings import CloudSettings
 from cloud.store.account_tables import AuditRow
 from cloud.store.database import Database
 from cloud.store.timeseries import open_timeseries_store
+from cloud.support.requests import ask_for_a_person
 from contract.clock import ManualClock
 
 TENANT = "acme"
@@ -117,6 +122,10 @@ class Walk:
         if name == "order_id":
             action = op.path.rsplit("/", 1)[-1]
             return self.orders[ORDER_FOR_ACTION.get(action, "p-1")]
+        if name == "offer_id":  # an offer in the status the action needs (offertest_support.walk_offers)
+            return self.ids.get(f"offer:{op.path.rsplit('/', 1)[-1]}", self.ids["offer:read"])
+        if name == "customer_id" and op.path.endswith("/erase"):  # a spare: the walk's customer keeps its key
+            return self.ids["customer:erase"]
         if name not in self.ids:
             pytest.fail(f"{op}: the walk knows no value for the path parameter {name!r}; add an id that exists in "
                         f"tenant {TENANT} to Walk.ids (in the `walk` fixture)")
@@ -174,6 +183,22 @@ class Walk:
             "TechnicianContactUpdate": lambda: {"email": f"walk{n}@field.example"},
             "CustomerEmailContact": lambda: {"channel": "email", "email": f"walk{n}@initech.example"},
             "DispatchCommitIn": lambda: {"plan_id": self.fresh_plan()},
+            "ServiceContractCreate": lambda: {"customer_id": self.customer_id, "name": f"walk contract {n}",
+                                              "starts_on": "2027-01-01", "terms": {"currency": "EUR"}},
+            # After December's closed statement, one day further on each call (a date takes one version).
+            "ContractVersionCreate": lambda: {"effective_from": f"2027-{1 + n // 28 % 12:02d}-{1 + n % 28:02d}",
+                                              "terms": {"currency": "EUR", "price_per_hour": "2.50"}},
+            "ContractAssetIn": lambda: {"device_id": f"p-{2 + n % 11}"},
+            "CustomerUpdate": lambda: {"language": "de-CH", "contacts": [{"name": "Walk Contact"}]},
+            "StatementClose": lambda: {"period": "2026-12"},  # closed in the fixture: closing again is idempotent
+            "HelpRequestCreate": lambda: {"message": f"walk help {n}", "customer_id": self.customer_id},
+            "HelpAnswerIn": lambda: {"message": "walked"},
+            "ConsentIn": lambda: {"granted": True, "source": "walk", "text": "walked"},
+            "OfferDecisionIn": lambda: {"note": "walked"},
+            "OfferRejectIn": lambda: {"reason": "walked"},
+            "OfferResponseIn": lambda: {"note": "walked"},
+            "OfferPlanCreate": lambda: {"name": f"walk plan {n}", "kind": "plan", "currency": "EUR",
+                                        "price_per_hour": "2.00"},
         }
 
     def fresh_plan(self) -> int:
@@ -220,6 +245,15 @@ def walk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Walk]:
                                                    device_id="p-1", window_start=NOW, window_end=NOW + 3600,
                                                    site=None, now=NOW)
             session.commit()
+        # A service contract of the customer (December 2026 on) with December's statement issued.
+        contract_id = contract(database, customer_id, ("p-1",), tenant=TENANT)
+        with database.session() as session:
+            statement_id = close_period(session, contract_id, "2026-12", NOW,
+                                        Principal(PrincipalKind.SYSTEM, "walk", "walk", TENANT)).id
+            session.commit()
+        with database.session() as session:  # a help request of the customer, to read, answer and close
+            request_id = ask_for_a_person(session, customer_id, None, "walk help", SERVICE, NOW).id
+            session.commit()
         keys = {role: api_key(database, TENANT, role, f"walk-{role.value}",
                               customer_id if role is Role.CUSTOMER else None,
                               technician_id if role is Role.TECHNICIAN else None) for role in Role}
@@ -236,7 +270,10 @@ def walk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Walk]:
             parts = split_api_key(spare_key)
             assert parts is not None
             ids |= {"device_id": "p-1", "user_id": str(spare_user), "key_id": parts[0],
-                    "customer_id": str(customer_id), "notification_id": str(notification_id)}
+                    "customer_id": str(customer_id), "notification_id": str(notification_id),
+                    "contract_id": str(contract_id), "statement_id": str(statement_id),
+                    "request_id": str(request_id)}
+            ids |= walk_offers(database, TENANT, customer_id, NOW)
             yield Walk(service, http, keys, ids, orders, refresh_token, customer_id)
 
 
@@ -347,6 +384,10 @@ def test_a_role_with_the_permission_gets_through_and_each_change_it_makes_is_aud
             assert expected in {actor for actor, _action in entries}, f"{op} as {role.value} left {entries}"
     never = {(op.method, op.path) for op in operations if op.mutating and op not in succeeded}
     assert never == set(MAY_NOT_SUCCEED), f"state-changing operations that never succeeded in the walk: {never}"
+
+
+def test_after_every_route_was_walked_no_offer_went_out_that_a_planner_did_not_approve(walk: Walk) -> None:
+    assert unapproved_offers_sent(service_database(walk.service)) == []  # approve-before-send (docs/billing.md)
 
 
 def test_a_route_without_exactly_one_access_rule_stops_the_app(tmp_path: Path,

@@ -27,13 +27,16 @@ import httpx
 import pytest
 import schemathesis
 from authtest_support import api_key, bearer, service_database
+from billingtest_support import contract, customer
 from cloudtest_support import T0, publish_pump_fleet, service_settings
 from registrytest_support import artifact
 from schemathesis.config import SchemathesisConfig
 from schemathesis.engine import Status, events, from_schema
 from service_support import private_mosquitto
 
+from cloud.auth.principal import Principal, PrincipalKind
 from cloud.auth.roles import Role
+from cloud.billing.statements import close_period
 from cloud.server import CloudService
 from contract.clock import ManualClock
 
@@ -41,7 +44,7 @@ TENANT = "acme"
 NOW = T0 + 600
 MODEL_ID = "pump-contract"
 SEED = 20270115
-EXAMPLES = 8
+EXAMPLES = 5
 WORKERS = 1
 MIN_REQUESTS = 1000
 GENERATING_PHASES = ("examples", "coverage", "fuzzing")
@@ -65,6 +68,11 @@ REFUSES_VALID: dict[str, str] = {
     "POST /api/v1/technicians": "the time zone is an IANA name; working hours end after they start",
     "PUT /api/v1/technicians/{technician_id}": "the time zone is an IANA name; working hours end after they start",
     "POST /api/v1/technicians/{technician_id}/absences": "an absence ends after it starts",
+    "POST /api/v1/contracts": "a contract does not end before it starts",
+    "POST /api/v1/contracts/{contract_id}/versions": "a version applies from the contract's start on",
+    "POST /api/v1/contracts/{contract_id}/assets": "an asset joins a contract from its start on",
+    "POST /api/v1/help-requests": "a planner or admin names the customer, or a thing (`about`) of one; "
+                                  "`about.kind` comes with `about.id`",
 }
 
 
@@ -109,6 +117,12 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     with private_mosquitto(data) as broker, CloudService(service_settings(broker.url, data / "cloud"),
                                                          clock=ManualClock(NOW)) as service:
         publish_pump_fleet(broker.url, service.ingest_stats, ("p-1", "p-2", "p-3"), NOW, "contract-publisher", TENANT)
+        database = service_database(service)
+        # A service contract on p-1 with December's statement issued: the billing routes have something to serve.
+        contract_id = contract(database, customer(database, tenant=TENANT), ("p-1",), tenant=TENANT)
+        with database.session() as session:
+            close_period(session, contract_id, "2026-12", NOW, Principal(PrincipalKind.SYSTEM, "test", "test", TENANT))
+            session.commit()
         key = api_key(service_database(service), TENANT, Role.ADMIN, "contract-admin")
         admin = bearer(key)
         with httpx.Client(base_url=service.api_url, headers=admin, timeout=20.0) as http:

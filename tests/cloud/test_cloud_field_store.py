@@ -20,8 +20,9 @@ from cloud.field.technicians import TechnicianUpdate, add_absence, shifts_of, up
 from cloud.maintenance.status import Priority, WorkOrderStatus
 from cloud.store.database import Database
 from cloud.store.notify_tables import NotificationRow
+from cloud.store.schema import ensure_schema
 from cloud.store.scope import Scope
-from cloud.store.tables import METADATA, ContractRow, WorkOrderRow
+from cloud.store.tables import ContractRow, WorkOrderRow
 
 T = "acme"
 NOW = MONDAY_8_BERLIN
@@ -31,7 +32,7 @@ WEEK = tuple(WeeklyHours(day, 8 * 60, 17 * 60) for day in range(5))
 @pytest.fixture
 def database(sql_url: str) -> Iterator[Database]:
     db = Database(sql_url)
-    METADATA.create_all(db.engine)
+    ensure_schema(db)
     try:
         yield db
     finally:

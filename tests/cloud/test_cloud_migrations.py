@@ -316,6 +316,31 @@ def test_revision_0006_keeps_every_work_order_and_counts_assigned_and_accepted_o
     with_admin(sql_url, order.format(status="cancelled"))
 
 
+def test_revision_0007_keeps_the_outbox_and_lets_it_carry_offers_and_answers(sql_url: str) -> None:
+    engine = sa.create_engine(sql_url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            command.upgrade(alembic_config(conn), "0006")
+    finally:
+        engine.dispose()
+    row = ("INSERT INTO notifications (tenant, dedupe_key, delivery_id, kind, recipient_kind, recipient_id, facts, "
+           "status, attempts, next_attempt_at, created_at) VALUES ('acme', '{key}', '{key}', '{kind}', 'customer', 1, "
+           "'{{}}', 'pending', 0, 0, 0)")
+    with_admin(sql_url, row.format(key="a", kind="assignment"))
+    with pytest.raises(sa.exc.IntegrityError):
+        with_admin(sql_url, row.format(key="o", kind="offer"))  # 0006 knows no offers
+    database = Database(sql_url)
+    try:
+        assert upgrade(database, lambda _message: None).current
+    finally:
+        database.close()
+    assert differences(sql_url) == []
+    with_admin(sql_url, row.format(key="o", kind="offer"))
+    with_admin(sql_url, row.format(key="h", kind="help_answer"))
+    assert rows(sql_url, "SELECT dedupe_key, kind FROM notifications ORDER BY id") == [
+        ("a", "assignment"), ("o", "offer"), ("h", "help_answer")]
+
+
 def test_a_model_used_outside_its_tenant_is_copied_into_the_user_tenant(sql_url: str) -> None:
     # Release 0.1 had one registry for all: globex's fan-1 could be asked to run acme's fitted model, and a
     # rollout whose devices were all removed has no tenant to take (it goes to the legacy tenant).

@@ -37,8 +37,8 @@ from cloud.security.pki import ensure_pki
 from cloud.settings import SmtpSecurity
 from cloud.store.database import Database
 from cloud.store.notify_tables import Channel, NotificationRow, NotificationStatus
+from cloud.store.schema import ensure_schema
 from cloud.store.scope import Scope
-from cloud.store.tables import METADATA
 from contract.clock import ManualClock, SystemClock
 
 TENANT = "acme"
@@ -106,8 +106,7 @@ class Outbox:
 def outbox(sql_url: str) -> Iterator[Outbox]:
     database = Database(sql_url)
     try:
-        # From the models, not the migrations: the notification tables have none yet (issue 11's comes at the end).
-        METADATA.create_all(database.engine)
+        ensure_schema(database)
         with database.session() as session:
             technician = create_technician(session, TENANT, "Tess Field", T0)
             customer = create_customer(session, TENANT, "Initech", T0)

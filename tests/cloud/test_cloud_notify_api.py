@@ -14,27 +14,19 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from apitest_support import api_alone
 from authtest_support import RoleClients, service_database
 from cloudtest_support import service_settings, wait_until
-from notifytest_support import create_notify_tables, smtp_sink
+from notifytest_support import smtp_sink
 
-from cloud.api.app import create_app
-from cloud.api.deps import ApiContext
 from cloud.auth.accounts import create_customer, create_technician
 from cloud.auth.roles import Role
-from cloud.auth.sign_in import SignIn
-from cloud.auth.throttle import ThrottlePolicy
-from cloud.auth.tokens import TokenIssuer
 from cloud.broker import MosquittoBroker
 from cloud.notify.events import enqueue_assignment, enqueue_visit_window
-from cloud.server import ApiThread, CloudService
-from cloud.settings import CloudSettings
+from cloud.server import CloudService
 from cloud.store.account_tables import AuditRow
 from cloud.store.database import Database
 from cloud.store.notify_tables import ContactPointRow, NotificationRow
-from cloud.store.tables import METADATA
-from cloud.store.timeseries import open_timeseries_store
-from contract.clock import ManualClock
 
 TENANT, OTHER = "acme", "globex"
 NOW = 1_800_000_000.0
@@ -69,28 +61,14 @@ class Served:
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
     """The API alone (no broker, no ingest) over a SQLite store, on a free port."""
-    settings = CloudSettings(db_url=f"sqlite:///{tmp_path / 'cloud.db'}", tsdb_url=f"sqlite:///{tmp_path / 'ts.db'}",
-                             port=0)
-    clock = ManualClock(NOW)
-    tokens = TokenIssuer(b"x" * 48, clock, 900.0, 3600.0)
-    database, timeseries = Database(settings.db_url), open_timeseries_store(settings.tsdb_url)
-    METADATA.create_all(database.engine)
-    with database.session() as session:
-        ids = [create_technician(session, TENANT, "Tess", NOW), create_customer(session, TENANT, "Initech", NOW),
-               create_technician(session, OTHER, "Otto", NOW), create_customer(session, OTHER, "Globex", NOW)]
-        session.flush()
-        technician_id, customer_id, other_technician_id, other_customer_id = (row.id for row in ids)
-    context = ApiContext(database, timeseries, settings, clock, tokens,
-                         SignIn(tokens, ThrottlePolicy(5, 30, 900.0), 3600.0))
-    api = ApiThread(create_app(context), "127.0.0.1", 0)
-    api.start(30.0)
-    try:
-        with RoleClients(database, api.url, TENANT) as clients:
-            yield Served(database, clients, technician_id, customer_id, other_technician_id, other_customer_id)
-    finally:
-        api.stop()
-        timeseries.close()
-        database.close()
+    with api_alone(tmp_path, NOW) as api:
+        with api.database.session() as session:
+            ids = [create_technician(session, TENANT, "Tess", NOW), create_customer(session, TENANT, "Initech", NOW),
+                   create_technician(session, OTHER, "Otto", NOW), create_customer(session, OTHER, "Globex", NOW)]
+            session.flush()
+            technician_id, customer_id, other_technician_id, other_customer_id = (row.id for row in ids)
+        with RoleClients(api.database, api.url, TENANT) as clients:
+            yield Served(api.database, clients, technician_id, customer_id, other_technician_id, other_customer_id)
 
 
 def test_a_planner_sets_where_a_technician_is_told_and_the_change_is_audited(served: Served) -> None:
@@ -187,7 +165,6 @@ def test_the_cloud_service_sends_what_a_decision_queued(mosquitto: MosquittoBrok
                                     public_api_url="https://paas.example")
         with CloudService(settings) as service:
             database = service_database(service)
-            create_notify_tables(database)  # until issue 11's migration makes them
             with database.session() as session:
                 customer = create_customer(session, TENANT, "Initech", NOW)
                 session.flush()

@@ -79,7 +79,7 @@ def test_demo_stores_every_reading_and_signs_in_with_what_it_printed(
         progress = stderr.read()
     for key in ("devices", "readings_published", "readings_stored", "anomaly_events", "work_orders",
                 "faulty_assets", "faulty_assets_with_work_order", "healthy_assets_with_work_order", "api_url",
-                "admin_api_key", "work_orders_by_status", "assigned_work_orders"):
+                "admin_api_key", "work_orders_by_status", "assigned_work_orders", "statements", "offers_drafted"):
         assert key in summary, key
     assert summary["devices"] == 5
     assert summary["readings_published"] >= 5 * 40
@@ -93,6 +93,10 @@ def test_demo_stores_every_reading_and_signs_in_with_what_it_printed(
     assert sum(by_status.values()) == summary["work_orders"] and "proposed" not in by_status, by_status
     assert summary["assigned_work_orders"] >= 1 and by_status.get("done", 0) >= 1, summary
     assert "readings stored by the cloud" in text  # the human-readable summary comes first
+    # The month the fleet ran in, closed: one statement per contract (the demo customer's, the fleet operator's);
+    # the offer rules drafted offers that wait for a planner.
+    assert summary["statements"] == 2, summary
+    assert summary["offers_drafted"] >= 1, summary
     assert "[" in progress and "/45 s]" in progress  # progress was shown
     assert summary["admin_api_key"] not in progress  # secrets go to stdout only, never with the progress
 
@@ -113,6 +117,13 @@ def _check_the_api_it_left_up(summary: dict[str, Any], text: str) -> None:
     customer = _signed_in(api, "demo-customer", users["demo-customer"])
     seen = {asset["device_id"] for asset in httpx.get(f"{api}/assets", headers=customer, timeout=10).json()}
     assert len(seen) == 1 and seen < devices  # the asset under its contract, and no other
+    [contract] = httpx.get(f"{api}/contracts", headers=customer, timeout=10).json()  # its own, not the operator's
+    statements = httpx.get(f"{api}/contracts/{contract['id']}/statements", headers=customer, timeout=10).json()
+    assert [st["period"] for st in statements] == [summary["billed_period"]]
+    assert httpx.get(f"{api}/offers", headers=customer, timeout=10).json() == []  # drafts never reach a customer
+    admin = {"Authorization": f"Bearer {key}"}
+    drafts = httpx.get(f"{api}/offers", params={"status": "draft"}, headers=admin, timeout=10).json()
+    assert len(drafts) == summary["offers_drafted"]
 
 
 def _signed_in(api: str, username: str, password: str) -> dict[str, str]:

@@ -1,0 +1,1 @@
+"""Product as a service: contracts and their plans, metering for billing, statements (cloud.billing.*)."""

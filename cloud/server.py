@@ -1,5 +1,9 @@
 """The cloud service in one object: stores, ingest, command publisher and HTTP API, started and stopped together.
 
+A `ServiceRole` picks what one process runs: the ingest and the API together (`python -m cloud serve`), the
+ingest only (`python -m cloud ingest`, one of N workers: docs/reliability.md, "Horizontal ingest") or the API
+and its background duties only (`python -m cloud api`).
+
 On a secured broker (`PAAS_BROKER=mqtts://…`) it also rotates device credentials
 (`cloud.security.rotation_service`).
 
@@ -18,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 
 import httpx
 import uvicorn
@@ -30,7 +35,7 @@ from cloud.auth.sign_in import SignIn
 from cloud.auth.throttle import ThrottlePolicy
 from cloud.auth.tokens import TokenIssuer
 from cloud.errors import CloudError, ConfigError
-from cloud.ingest.pipeline import Ingest
+from cloud.ingest.pipeline import Ingest, build_handler
 from cloud.ingest.stats import IngestCounters, IngestStats
 from cloud.maintenance.alarms import DAY_S, close_quiet_alarms
 from cloud.notify.channels import outbox_sender
@@ -47,6 +52,7 @@ from cloud.store.assets import count_assets
 from cloud.store.database import Database
 from cloud.store.events import count_events
 from cloud.store.raw_readings import RawReadings
+from cloud.store.retention_job import RETENTION_INTERVAL_S, run_retention
 from cloud.store.schema import ensure_schema
 from cloud.store.scope import Scope
 from cloud.store.timeseries import TimeSeriesStore, open_timeseries_store
@@ -56,6 +62,22 @@ log = logging.getLogger(__name__)
 
 # Alarms close after days of quiet: a sweep every ten minutes is prompt enough and costs one query.
 ALARM_SWEEP_INTERVAL_S = 600.0
+
+
+class ServiceRole(StrEnum):
+    """What one cloud process runs."""
+
+    ALL = "all"  # ingest + API + background duties: the simple case
+    INGEST = "ingest"  # MQTT -> stores only; no HTTP listener, no command publisher
+    API = "api"  # HTTP API, commands, rollouts, credential rotation, notifications, alarm sweep; no ingest
+
+    @property
+    def ingests(self) -> bool:
+        return self is not ServiceRole.API
+
+    @property
+    def serves_api(self) -> bool:
+        return self is not ServiceRole.INGEST
 
 
 @dataclass(frozen=True)
@@ -80,14 +102,18 @@ class _Running:
     rotation: RotationService | None = None
     notifications: OutboxSender | None = None
     alarms: Periodic | None = None
+    retention: Periodic | None = None
 
 
 class CloudService:
     """Stores + ingest + API. `start()` returns once the ingest is subscribed and the API answers."""
 
-    def __init__(self, settings: CloudSettings | None = None, clock: Clock | None = None) -> None:
+    def __init__(
+        self, settings: CloudSettings | None = None, clock: Clock | None = None, role: ServiceRole = ServiceRole.ALL
+    ) -> None:
         self.settings = settings or CloudSettings()
         self.clock = clock or SystemClock()
+        self.role = role
         self._counters = IngestCounters()
         self._running: _Running | None = None
         self.tokens: TokenIssuer | None = None  # the running service's token issuer (tests mint links with it)
@@ -113,56 +139,75 @@ class CloudService:
         )
         self._running = running
         try:
-            tokens = self.tokens = TokenIssuer(load_auth_secret(settings), self.clock, settings.access_token_ttl_s,
-                                               settings.artifact_link_ttl_s)
-            # Outside PAAS_ENV=local a missing or exposed key refuses to start: a new one no device would trust.
-            signer = load_signing_key(settings)
             ensure_schema(running.database)
             running.timeseries.create_schema()
-            running.ingest = Ingest(settings, running.database, running.timeseries, self.clock, self._counters)
-            running.ingest.start()
-            running.commands = CommandPublisher(
-                settings.broker_host, settings.broker_port, settings.command_client_id, settings.mqtt_keepalive_s,
-                login=settings.broker_login,
-            )
-            running.commands.start()
-            context = ApiContext(
-                running.database,
-                running.timeseries,
-                settings,
-                self.clock,
-                tokens,
-                _sign_in(settings, tokens),
-                ingest_stats=self._counters.snapshot,
-                broker_connected=lambda: running.ingest is not None and running.ingest.connected,
-                signer=signer,
-                raw_readings=running.raw_readings,
-                publish_command=running.commands.publish,
-                ingest_problem=lambda: None if running.ingest is None else running.ingest.problem,
-                replay=running.ingest.handler.replay,
-            )
-            running.api = ApiThread(create_app(context), self.settings.host, self.settings.port)
-            running.api.start(timeout_s)
-            links = ArtifactLinks(settings.public_api_url or running.api.url, tokens)
-            sender = CommandSender(links, signer, running.commands.publish)
-            running.rollouts = RolloutTicker(running.database, self.clock, sender)
-            running.rollouts.start()
-            if settings.credential_rotation and settings.broker_url.startswith("mqtts://"):
-                # A secured broker: rotate due device credentials and re-send those not yet in use
-                # (cloud.security.rotation_service).
-                running.rotation = RotationService(settings, running.database, self.clock)
-                running.rotation.start()
-            # Notifications queued by decisions (cloud.notify): sent, and retried, from the durable outbox.
-            running.notifications = outbox_sender(settings, running.database, self.clock, running.api.url)
-            running.notifications.start()
-            # Alarms behind a done order close once the asset stayed quiet (cloud.maintenance.alarms).
-            running.alarms = Periodic("alarm-sweep", ALARM_SWEEP_INTERVAL_S, functools.partial(
-                self._close_quiet_alarms, running.database, settings.alarm_quiet_days * DAY_S))
-            running.alarms.start()
+            if self.role.ingests:
+                running.ingest = Ingest(settings, running.database, running.timeseries, self.clock, self._counters)
+                running.ingest.start()
+            if self.role.serves_api:
+                self._start_api(running, timeout_s)
         except BaseException:
             self.stop()
             raise
-        log.info("cloud service up: API %s/docs, ingest from %s", running.api.url, self.settings.broker_url)
+        if running.api is None:
+            log.info("cloud ingest %s up: from %s", settings.ingest_session_id, settings.broker_url)
+        else:
+            log.info("cloud service up: API %s/docs, ingest from %s", running.api.url, self.settings.broker_url)
+
+    def _start_api(self, running: _Running, timeout_s: float) -> None:
+        """The HTTP API and what acts on the API's behalf: commands, rollouts, rotation, notifications, alarms."""
+        settings = self.settings
+        tokens = self.tokens = TokenIssuer(load_auth_secret(settings), self.clock, settings.access_token_ttl_s,
+                                           settings.artifact_link_ttl_s)
+        # Outside PAAS_ENV=local a missing or exposed key refuses to start: a new one no device would trust.
+        signer = load_signing_key(settings)
+        ingest = running.ingest
+        # The API alone (ingest None): the ingest's counters and health are the ingest processes' own; a dead letter
+        # is replayed through a handler of this process (the stores, and so the dedupe, are shared).
+        replay = (ingest.handler if ingest is not None else build_handler(
+            settings, running.database, running.timeseries, self.clock, self._counters)).replay
+        running.commands = CommandPublisher(
+            settings.broker_host, settings.broker_port, settings.command_client_id, settings.mqtt_keepalive_s,
+            login=settings.broker_login,
+        )
+        running.commands.start()
+        context = ApiContext(
+            running.database,
+            running.timeseries,
+            settings,
+            self.clock,
+            tokens,
+            _sign_in(settings, tokens),
+            ingest_stats=None if ingest is None else self._counters.snapshot,
+            broker_connected=None if ingest is None else (lambda: ingest.connected),
+            signer=signer,
+            raw_readings=running.raw_readings,
+            publish_command=running.commands.publish,
+            ingest_problem=None if ingest is None else (lambda: ingest.problem),
+            replay=replay,
+        )
+        running.api = ApiThread(create_app(context), self.settings.host, self.settings.port)
+        running.api.start(timeout_s)
+        links = ArtifactLinks(settings.public_api_url or running.api.url, tokens)
+        sender = CommandSender(links, signer, running.commands.publish)
+        running.rollouts = RolloutTicker(running.database, self.clock, sender)
+        running.rollouts.start()
+        if settings.credential_rotation and settings.broker_url.startswith("mqtts://"):
+            # A secured broker: rotate due device credentials and re-send those not yet in use
+            # (cloud.security.rotation_service).
+            running.rotation = RotationService(settings, running.database, self.clock)
+            running.rotation.start()
+        # Notifications queued by decisions (cloud.notify): sent, and retried, from the durable outbox.
+        running.notifications = outbox_sender(settings, running.database, self.clock, running.api.url)
+        running.notifications.start()
+        # Alarms behind a done order close once the asset stayed quiet (cloud.maintenance.alarms).
+        running.alarms = Periodic("alarm-sweep", ALARM_SWEEP_INTERVAL_S, functools.partial(
+            self._close_quiet_alarms, running.database, settings.alarm_quiet_days * DAY_S))
+        running.alarms.start()
+        # Raw readings and rollups past their days go, in short batches (cloud.store.retention).
+        running.retention = Periodic("ts-retention", RETENTION_INTERVAL_S, lambda: run_retention(
+            settings, running.database, running.timeseries, self.clock.time()))
+        running.retention.start()
 
     def stop(self) -> None:
         """Stop the API, store what the ingest received, disconnect and close the stores."""
@@ -172,6 +217,8 @@ class CloudService:
         try:
             if running.alarms is not None:
                 running.alarms.stop()
+            if running.retention is not None:
+                running.retention.stop()
             if running.notifications is not None:
                 running.notifications.stop()
             if running.rotation is not None:

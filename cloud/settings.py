@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -56,6 +56,12 @@ class CloudSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535, description="0 picks a free port (see CloudService.api_url)")
     ingest_client_id: str = Field(default="paas-cloud-ingest", min_length=1, max_length=23)
+    # Horizontal ingest (docs/reliability.md, "Horizontal ingest"): a named worker takes its share of a shared
+    # subscription under its own persistent session, `<ingest_client_id>-<worker>`; empty: the one ingest, as before.
+    ingest_worker: str = Field(default="", max_length=40, pattern=r"^[A-Za-z0-9_.-]*$",
+                               description="this ingest worker's name (PAAS_INGEST_WORKER, --worker)")
+    ingest_share_group: str = Field(default="paas-ingest", min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.-]+$",
+                                    description="the MQTT shared-subscription group of the named ingest workers")
     ingest_batch_max: int = Field(default=500, ge=1, le=10_000, description="messages per store transaction")
     ingest_linger_s: float = Field(default=0.05, ge=0.0, le=5.0, description="wait this long to fill a batch")
     mqtt_keepalive_s: int = Field(default=30, ge=5, le=3600)
@@ -78,6 +84,13 @@ class CloudSettings(BaseSettings):
                                     description="a done order's alarms close after this many days without a recurrence")
     seconds_per_cycle: float = Field(default=3600.0, gt=0.0, le=1e9,
                                      description="how long one RUL cycle lasts, for due dates from the RUL lower bound")
+    # Retention of the SQL time-series store (cloud.store.retention, docs/timeseries.md): raw readings first, the
+    # 1-minute and 1-hour rollups kept longer so long charts still read.
+    raw_retention_days: float = Field(default=30.0, gt=0.0, le=36_500.0, description="raw readings kept, days")
+    raw_retention_by_tenant: dict[str, Annotated[float, Field(gt=0.0, le=36_500.0)]] = Field(
+        default_factory=dict, description='per-tenant raw days, JSON: {"acme": 7}')
+    rollup_retention_days: float = Field(default=90.0, gt=0.0, le=36_500.0, description="1-minute rollups kept, days")
+    rollup_1h_retention_days: float = Field(default=1826.0, gt=0.0, le=36_500.0, description="1-hour rollups, days")
     max_attachment_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024,
                                       description="largest photo a technician may attach to a work order")
     offline_after_s: float = Field(default=120.0, gt=0.0)
@@ -239,6 +252,16 @@ class CloudSettings(BaseSettings):
     @property
     def cors_origin_list(self) -> list[str]:
         return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+    @property
+    def ingest_session_id(self) -> str:
+        """The ingest's MQTT client id: one persistent session per worker, so two workers never take each other's."""
+        return f"{self.ingest_client_id}-{self.ingest_worker}" if self.ingest_worker else self.ingest_client_id
+
+    @property
+    def ingest_share(self) -> str | None:
+        """The shared-subscription group a named worker joins; None: the one ingest subscribes on its own."""
+        return self.ingest_share_group if self.ingest_worker else None
 
     @property
     def broker_host(self) -> str:

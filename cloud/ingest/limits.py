@@ -12,6 +12,10 @@ agent sends, including draining a backlog at its own pace (edge `max_msgs_per_s`
 The budget is per device as the topic names it (the broker's ACL makes that the sender);
 a topic that names no device shares one bucket. At most `max_devices` buckets are held:
 the least recently heard of is forgotten (and starts full again).
+
+The buckets are this process's: with N ingest workers sharing a subscription, the broker
+spreads a device's messages over all of them, so its effective budget is up to N times the
+settings (docs/reliability.md, "Horizontal ingest").
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from cloud.ingest.dead_lettering import DeadLetterBudget
 from cloud.ingest.handler import MessageHandler, Outcome
 from cloud.ingest.limits import DeviceBudget, DeviceLimits
 from cloud.ingest.stats import IngestCounters
-from cloud.ingest.subscriber import Delivery, MqttSubscriber
+from cloud.ingest.subscriber import Delivery, MqttSubscriber, ingest_subscriptions
 from cloud.ingest.worker import IngestWorker
 from cloud.maintenance.rules import PersistentAnomalyRule
 from cloud.settings import CloudSettings
@@ -54,10 +54,11 @@ class Ingest:
         self._subscriber = MqttSubscriber(
             settings.broker_host,
             settings.broker_port,
-            settings.ingest_client_id,
+            settings.ingest_session_id,
             on_delivery=self._deliver,
             keepalive_s=settings.mqtt_keepalive_s,
             login=settings.broker_login,
+            subscriptions=ingest_subscriptions(settings.ingest_share),
         )
         self._worker = IngestWorker(
             self.handler,

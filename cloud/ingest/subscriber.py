@@ -34,12 +34,22 @@ from contract.wire import TopicKind, subscription
 
 log = logging.getLogger(__name__)
 
-SUBSCRIPTIONS = [
-    (subscription(kind), 1) for kind in (TopicKind.TELEMETRY, TopicKind.EVENTS, TopicKind.STATE, TopicKind.USAGE)
-]
+INGESTED_KINDS = (TopicKind.TELEMETRY, TopicKind.EVENTS, TopicKind.STATE, TopicKind.USAGE)
+SUBSCRIPTIONS = [(subscription(kind), 1) for kind in INGESTED_KINDS]
 LOOP_TICK_S = 0.02
 DISCONNECT_GRACE_S = 3.0
 MAX_QUEUED_PUBLISHES = 10_000
+
+
+def ingest_subscriptions(share_group: str | None = None) -> list[tuple[str, int]]:
+    """The ingest's topic filters at QoS 1; with `share_group`, as MQTT shared subscriptions (`$share/<group>/…`).
+
+    The broker hands each message of a shared subscription to one member of the group (Mosquitto 2: round robin,
+    for MQTT 3.1.1 and 5 alike), which is how several ingest workers split the load.
+    """
+    if share_group is None:
+        return list(SUBSCRIPTIONS)
+    return [(f"$share/{share_group}/{topic}", qos) for topic, qos in SUBSCRIPTIONS]
 
 
 @dataclass(frozen=True)
@@ -71,8 +81,10 @@ class MqttSubscriber:
         keepalive_s: int = 30,
         backoff: Backoff | None = None,
         login: BrokerLogin | None = None,
+        subscriptions: list[tuple[str, int]] | None = None,
     ) -> None:
         self._host, self._port, self._keepalive = host, port, keepalive_s
+        self._subscriptions = subscriptions or list(SUBSCRIPTIONS)
         self._on_delivery = on_delivery
         self._backoff = backoff or Backoff(base_s=0.5, cap_s=30.0)
         self._client = mqtt.Client(
@@ -119,7 +131,7 @@ class MqttSubscriber:
             why = self._refused or f"no subscription confirmed within {timeout_s:.0f} s"
             self.stop()
             raise BrokerError(f"the MQTT broker at {self.url} did not accept the ingest: {why}")
-        log.info("ingest subscribed at %s: %s", self.url, ", ".join(topic for topic, _ in SUBSCRIPTIONS))
+        log.info("ingest subscribed at %s: %s", self.url, ", ".join(topic for topic, _ in self._subscriptions))
 
     def ack(self, delivery: Delivery) -> None:
         """Acknowledge a stored message (from any thread); sent by the network thread."""
@@ -195,7 +207,7 @@ class MqttSubscriber:
         self._connection += 1
         self._backoff.reset()
         # Subscribing again is harmless when the session survived, and needed when the broker lost it.
-        self._subscribe_mid = client.subscribe(SUBSCRIPTIONS)[1]
+        self._subscribe_mid = client.subscribe(self._subscriptions)[1]
         log.info("connected to %s (session present: %s)", self.url, getattr(flags, "session_present", "?"))
 
     def _on_subscribe(self, _client: mqtt.Client, _userdata: Any, mid: int, reasons: Any, _props: Any) -> None:

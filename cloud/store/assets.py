@@ -31,8 +31,14 @@ def list_assets(session: Session, scope: Scope) -> Sequence[AssetRow]:
 
 
 def touch_asset(session: Session, tenant: str, device_id: str, now: float) -> AssetRow:
-    """The device's asset, created on first sight, with `last_seen` set to `now` (cloud time)."""
-    asset = session.get(AssetRow, device_id)
+    """The device's asset, created on first sight, with `last_seen` set to `now` (cloud time).
+
+    Locked for the rest of the transaction (PostgreSQL; SQLite has one writer anyway): several ingest
+    workers may store one device's messages at once, and the state and channels written back below must
+    not overwrite another worker's. Two batches locking the same assets in other orders may deadlock;
+    PostgreSQL then aborts one, a transient error the worker retries.
+    """
+    asset = session.get(AssetRow, device_id, with_for_update=True)
     if asset is None:
         asset = AssetRow(
             device_id=device_id, tenant=tenant, asset_kind="", first_seen=now, last_seen=now, online=True,

@@ -57,6 +57,19 @@ class BucketMeans:
         self._counts += np.bincount(flat, weights=present.ravel().astype(np.float64), minlength=size)
         self._rows += np.bincount(index, minlength=self.n_buckets)
 
+    def add_totals(self, starts: FloatArray, readings: IntArray, counts: FloatArray, sums: FloatArray) -> None:
+        """Add pre-summed buckets (a rollup's): each lies in the query bucket its start falls in."""
+        index = np.floor((starts - self.start) / self.step).astype(np.int64)
+        inside = (index >= 0) & (index < self.n_buckets)
+        index, readings, counts, sums = index[inside], readings[inside], counts[inside], sums[inside]
+        if index.size == 0:
+            return
+        flat = (index[:, None] * self.n_channels + np.arange(self.n_channels, dtype=np.int64)).ravel()
+        size = self._sums.size
+        self._sums += np.bincount(flat, weights=sums.ravel(), minlength=size)
+        self._counts += np.bincount(flat, weights=counts.ravel(), minlength=size)
+        self._rows += np.bincount(index, weights=readings, minlength=self.n_buckets).astype(np.int64)
+
     def result(self) -> Buckets:
         with np.errstate(invalid="ignore", divide="ignore"):
             means = (self._sums / self._counts).reshape(self.n_buckets, self.n_channels)

@@ -6,7 +6,9 @@ reading, keyed by (device_id, install, seq), so a re-sent reading is stored exac
 once, and a device that lost its state directory (a new install, its seqs from 1
 again) does not have its new readings taken for the old ones; the values are one
 float64 array per row, laid out by a channel list kept per device. Reads are per
-device and time range, whatever install wrote the rows.
+device and time range, whatever install wrote the rows. 1-minute and 1-hour rollups
+(cloud.store.rollups) are kept in the same transaction as the raw rows; a query whose
+buckets they fit reads them instead, and raw rows age out first (cloud.store.retention).
 """
 
 from __future__ import annotations
@@ -22,6 +24,15 @@ import sqlalchemy as sa
 from cloud.store.base import ID_LEN
 from cloud.store.database import create_engine, describe, insert_ignoring_duplicates, translate_errors
 from cloud.store.downsample import BucketMeans, Buckets, pack_rows, unpack_rows
+from cloud.store.retention import Purged, RetentionCutoffs, purge_device
+from cloud.store.rollups import (
+    ROLLUP_METADATA,
+    NewReadings,
+    add_to_rollups,
+    build_rollups_once,
+    pick_rollup,
+    read_rollup,
+)
 from cloud.store.timeseries_rekey import rekey_readings
 from contract.wire import Reading
 
@@ -70,6 +81,7 @@ class Series:
     end: float
     step: float
     buckets: Buckets
+    resolution: str = "raw"  # what was read for the range's bulk: "raw", or the rollup "1m" or "1h"
 
 
 class TimeSeriesStore(Protocol):
@@ -122,6 +134,9 @@ class SqlTimeSeriesStore:
         with translate_errors(self._where):
             _METADATA.create_all(self._engine)
             rekey_readings(self._engine, READINGS)
+            ROLLUP_METADATA.create_all(self._engine)
+            with self._engine.begin() as conn:
+                build_rollups_once(conn, READINGS, SERIES)
 
     def write_batch(
         self, device_id: str, channels: Sequence[str], readings: Sequence[Reading], install: str = ""
@@ -133,14 +148,18 @@ class SqlTimeSeriesStore:
         for index, batch in enumerate(batches):
             by_device.setdefault(batch.device_id, []).append(index)
         stored = [0] * len(batches)
+        new: list[NewReadings] = []
         with translate_errors(self._where), self._engine.begin() as conn:
             for device_id, indexes in by_device.items():
-                counts = self._write_device(conn, device_id, [batches[i] for i in indexes])
+                counts = self._write_device(conn, device_id, [batches[i] for i in indexes], new)
                 for index, count in zip(indexes, counts, strict=True):
                     stored[index] = count
+            add_to_rollups(conn, new)
         return stored
 
-    def _write_device(self, conn: sa.Connection, device_id: str, batches: list[SeriesBatch]) -> list[int]:
+    def _write_device(
+        self, conn: sa.Connection, device_id: str, batches: list[SeriesBatch], new: list[NewReadings]
+    ) -> list[int]:
         """One INSERT for all of a device's readings in this transaction; returns the new ones per batch."""
         layout = self._layout(conn, device_id, list(dict.fromkeys(n for b in batches for n in b.channels)))
         width = max(layout.values()) + 1
@@ -157,6 +176,12 @@ class SqlTimeSeriesStore:
         for install, seq, _ts in inserted:
             counts[owner[(install, seq)]] += 1
         if inserted:
+            # Only what the insert reports as new goes into the rollups: a skipped duplicate is not counted twice.
+            blob = {(row["install"], row["seq"]): row["vals"] for row in rows}
+            new.append(NewReadings(
+                device_id, np.fromiter((ts for _i, _s, ts in inserted), dtype=np.float64, count=len(inserted)),
+                unpack_rows([blob[(i, s)] for i, s, _ts in inserted], width),  # type: ignore[misc]
+            ))
             newest = max(ts for _install, _seq, ts in inserted)
             conn.execute(
                 sa.update(SERIES)
@@ -216,16 +241,35 @@ class SqlTimeSeriesStore:
     def query(self, device_id: str, start: float, end: float, step: float) -> Series:
         channels = self.channels(device_id)
         means = BucketMeans(start, end, step, len(channels))
-        select = (
-            sa.select(READINGS.c.ts, READINGS.c.vals)
-            .where(READINGS.c.device_id == device_id, READINGS.c.ts >= start, READINGS.c.ts < end)
-            .execution_options(yield_per=READ_CHUNK_ROWS)
-        )
+        rollup = pick_rollup(start, end, step)
+        raw_from = start
         with translate_errors(self._where), self._engine.connect() as conn:
-            for chunk in conn.execute(select).partitions():
-                times, blobs = zip(*chunk, strict=True)
-                means.add(np.asarray(times, dtype=np.float64), unpack_rows(list(blobs), len(channels)))
-        return Series(device_id, channels, start, end, step, means.result())
+            if rollup is not None:
+                # Whole rollup buckets up to the last one that ends by `end`; the rest of the range from raw rows.
+                raw_from = (end // rollup.seconds) * rollup.seconds
+                part = read_rollup(conn, rollup, device_id, start, raw_from, len(channels))
+                means.add_totals(part.starts, part.readings, part.counts, part.sums)
+            select = (
+                sa.select(READINGS.c.ts, READINGS.c.vals)
+                .where(READINGS.c.device_id == device_id, READINGS.c.ts >= raw_from, READINGS.c.ts < end)
+                .execution_options(yield_per=READ_CHUNK_ROWS)
+            )
+            if raw_from < end:
+                for chunk in conn.execute(select).partitions():
+                    times, blobs = zip(*chunk, strict=True)
+                    means.add(np.asarray(times, dtype=np.float64), unpack_rows(list(blobs), len(channels)))
+        return Series(device_id, channels, start, end, step, means.result(),
+                      "raw" if rollup is None else rollup.name)
+
+    def devices(self) -> list[str]:
+        """Every device with a series."""
+        with translate_errors(self._where), self._engine.connect() as conn:
+            return [str(d) for d in conn.execute(sa.select(SERIES.c.device_id)).scalars()]
+
+    def purge(self, device_id: str, cutoffs: RetentionCutoffs, batch_rows: int) -> Purged:
+        """Delete at most `batch_rows` rows of each table older than its cutoff, in one transaction."""
+        with translate_errors(self._where), self._engine.begin() as conn:
+            return purge_device(conn, READINGS, SERIES, device_id, cutoffs, batch_rows)
 
     def reachable(self) -> bool:
         try:

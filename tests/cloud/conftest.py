@@ -32,6 +32,17 @@ def sql_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
+def store(sql_url: str) -> Iterator[SqlTimeSeriesStore]:
+    """A time-series store, its schema created, on each engine (a module may name another `store`)."""
+    ts = SqlTimeSeriesStore(sql_url)
+    ts.create_schema()
+    try:
+        yield ts
+    finally:
+        ts.close()
+
+
+@pytest.fixture
 def cloud_clock() -> Clock:
     """The clock of the `cloud` fixture's service (a test module may override it with a ManualClock)."""
     return SystemClock()

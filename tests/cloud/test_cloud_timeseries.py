@@ -5,26 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import pytest
 import sqlalchemy as sa
 
 from cloud.store.downsample import pack_rows
 from cloud.store.timeseries import SERIES, SeriesBatch, SqlTimeSeriesStore
 from contract.wire import Reading
-
-
-@pytest.fixture
-def store(sql_url: str) -> Iterator[SqlTimeSeriesStore]:
-    ts = SqlTimeSeriesStore(sql_url)
-    ts.create_schema()
-    try:
-        yield ts
-    finally:
-        ts.close()
 
 
 def readings(first: int, n: int, t0: float = 1000.0) -> list[Reading]:

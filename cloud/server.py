@@ -45,7 +45,7 @@ from cloud.registry.artifact_links import ArtifactLinks
 from cloud.registry.command_publisher import CommandPublisher
 from cloud.registry.desired_state import CommandSender
 from cloud.registry.rollout_ticker import RolloutTicker
-from cloud.registry.signing import load_signing_key
+from cloud.registry.signing import Signer, load_signing_key
 from cloud.security.rotation_service import RotationService
 from cloud.settings import CloudSettings
 from cloud.store.assets import count_assets
@@ -139,13 +139,15 @@ class CloudService:
         )
         self._running = running
         try:
+            # Secrets first: outside PAAS_ENV=local a missing or exposed one refuses to start before anything runs.
+            secrets = self._load_secrets() if self.role.serves_api else None
             ensure_schema(running.database)
             running.timeseries.create_schema()
             if self.role.ingests:
                 running.ingest = Ingest(settings, running.database, running.timeseries, self.clock, self._counters)
                 running.ingest.start()
-            if self.role.serves_api:
-                self._start_api(running, timeout_s)
+            if secrets is not None:
+                self._start_api(running, *secrets, timeout_s)
         except BaseException:
             self.stop()
             raise
@@ -154,13 +156,17 @@ class CloudService:
         else:
             log.info("cloud service up: API %s/docs, ingest from %s", running.api.url, self.settings.broker_url)
 
-    def _start_api(self, running: _Running, timeout_s: float) -> None:
-        """The HTTP API and what acts on the API's behalf: commands, rollouts, rotation, notifications, alarms."""
+    def _load_secrets(self) -> tuple[TokenIssuer, Signer]:
+        """The token issuer (on the auth secret) and the model-signing key; `ConfigError` if either is refused."""
         settings = self.settings
         tokens = self.tokens = TokenIssuer(load_auth_secret(settings), self.clock, settings.access_token_ttl_s,
                                            settings.artifact_link_ttl_s)
         # Outside PAAS_ENV=local a missing or exposed key refuses to start: a new one no device would trust.
-        signer = load_signing_key(settings)
+        return tokens, load_signing_key(settings)
+
+    def _start_api(self, running: _Running, tokens: TokenIssuer, signer: Signer, timeout_s: float) -> None:
+        """The HTTP API and what acts on the API's behalf: commands, rollouts, rotation, notifications, alarms."""
+        settings = self.settings
         ingest = running.ingest
         # The API alone (ingest None): the ingest's counters and health are the ingest processes' own; a dead letter
         # is replayed through a handler of this process (the stores, and so the dedupe, are shared).

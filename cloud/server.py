@@ -221,22 +221,12 @@ class CloudService:
         if running is None:
             return
         try:
-            if running.alarms is not None:
-                running.alarms.stop()
-            if running.retention is not None:
-                running.retention.stop()
-            if running.notifications is not None:
-                running.notifications.stop()
-            if running.rotation is not None:
-                running.rotation.stop()
-            if running.rollouts is not None:
-                running.rollouts.stop()
-            if running.api is not None:
-                running.api.stop()
-            if running.ingest is not None:
-                running.ingest.stop()
-            if running.commands is not None:
-                running.commands.stop()
+            # Background passes first, then the API, then the ingest (it stores what it received), then the
+            # command publisher the passes and the API send through.
+            for part in (running.alarms, running.retention, running.notifications, running.rotation,
+                         running.rollouts, running.api, running.ingest, running.commands):
+                if part is not None:
+                    part.stop()
         finally:
             running.raw_readings.close()
             running.timeseries.close()
